@@ -1,0 +1,29 @@
+# ogi-archive: `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench lint clean
+
+$(STAMP): pyproject.toml scripts/install-debian-packages.sh
+	bash scripts/install-debian-packages.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup  ## serve the bundled demo portal, crawl it, extract and export
+	$(BIN)/ogi demo
+
+test: setup  ## the whole test suite, on SQLite and PostgreSQL
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m pytest
+
+bench: setup  ## every benchmark; figures are written to bench/results/
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) data build *.egg-info
