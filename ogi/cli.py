@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.logging import RichHandler
 
 from ogi import commands
@@ -53,7 +54,10 @@ def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def main(ctx: click.Context, config_file: str | None, data_dir: str | None, verbose: int) -> None:
     """ogi-archive: crawl, archive, extract and serve Chinese government OGI annual reports."""
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[RichHandler(show_path=False)])
+    # Logs go to stderr: stdout carries command output (``ogi extract`` JSON, exports).
+    handler = RichHandler(show_path=False, console=Console(stderr=True))
+    handler.setLevel(level)  # Scrapy lowers the root logger to NOTSET; the handler keeps -v's level
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler])
     try:
         settings = load_settings(config_file, data_dir=data_dir)
     except ValueError as exc:
