@@ -303,7 +303,7 @@ class Digest(Base):
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sending | sent | failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sending | committing | sent | cancelled (alerts/send.py)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")

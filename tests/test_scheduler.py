@@ -1,0 +1,234 @@
+"""The scheduler, driven by a controllable clock: schedules, persistence across restarts, coalescing,
+misfires, the per-source guard, and clean stops.
+
+Crawls here are a small stand-in script run as a real subprocess against the real database
+(it records a CrawlRun as ``ogi crawl`` does); tests/test_nights.py runs the real crawler.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+import scheduler as sched
+from ogi.config import Settings
+from storage.db import Database
+from storage.models import CrawlRun, Source
+
+SH = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2027, 1, 10, 12, 0, tzinfo=SH)
+ROOT = Path(__file__).resolve().parents[1]
+
+# Records a run the way `ogi crawl` does (pid, running -> finished), after sleeping argv[4] seconds.
+FAKE_CRAWL = """
+import os, sys, time
+from sqlalchemy import select
+from storage.db import Database
+from storage.models import CrawlRun, Source, utcnow
+source, kind, db_url, pause = sys.argv[1:5]
+db = Database(db_url)
+with db.session() as s:
+    run = CrawlRun(source_id=s.scalars(select(Source).where(Source.name == source)).one().id, kind=kind, pid=os.getpid())
+    s.add(run)
+time.sleep(float(pause))
+with db.session() as s:
+    run = s.get(CrawlRun, run.id)
+    run.status, run.finished_at, run.pages = "finished", utcnow(), 3
+"""
+
+
+def fake_crawl(pause: float = 0):
+    return lambda settings, source, kind: [sys.executable, "-c", FAKE_CRAWL, source, kind, settings.db_url, str(pause)]
+
+
+def _add_sources(db: Database, *names: str, **overrides: dict) -> None:
+    with db.session() as s:
+        for name in names:
+            s.add(Source(name=name, overrides=overrides.get(name, {})))
+
+
+def _started(settings: Settings) -> sched.BackgroundScheduler:
+    scheduler = sched.build_scheduler(settings)
+    scheduler.start(paused=True)
+    return scheduler
+
+
+def _runs(db: Database) -> list[tuple[str, str, str]]:
+    with db.session() as s:
+        return [(r.source.name, r.kind, r.status) for r in s.scalars(select(CrawlRun).order_by(CrawlRun.id))]
+
+
+def test_stagger_is_stable_and_spread() -> None:
+    slots = [sched.stagger(f"county-{n}", "2") for n in range(60)]
+    assert slots == [sched.stagger(f"county-{n}", "2") for n in range(60)]
+    assert all(1 <= d <= 28 and 0 <= h <= 5 and 0 <= m <= 59 for d, h, m in slots)
+    assert len(set(slots)) >= 58 and len({d for d, _, _ in slots}) >= 20
+
+
+def test_default_and_overridden_schedules() -> None:
+    settings = Settings()
+    jobs = {j.id: j for j in sched.source_jobs(Source(name="zhangshu", overrides={}), settings)}
+    assert set(jobs) == {"crawl:zhangshu:incremental", "crawl:zhangshu:full:0", "crawl:zhangshu:full:1"}
+    nightly = jobs["crawl:zhangshu:incremental"].trigger.get_next_fire_time(None, T0)
+    assert nightly == datetime(2027, 1, 11, 2, 0, tzinfo=SH)
+    sweeps = [jobs[f"crawl:zhangshu:full:{i}"].trigger.get_next_fire_time(None, T0) for i in (0, 1)]
+    assert [s.month for s in sweeps] == [2, 4] and all(s.hour < 6 for s in sweeps)  # after 31 Jan and 31 Mar
+
+    custom = Source(name="xqq", overrides={"schedule": {"incremental": "30 1 * * 1", "full": ["0 4 15 3 *"],
+                                                        "timezone": "UTC", "misfire_grace_hours": 1}})
+    jobs = {j.kind: j for j in sched.source_jobs(custom, settings)}
+    assert jobs["incremental"].trigger.get_next_fire_time(None, T0).isoformat() == "2027-01-11T01:30:00+00:00"
+    assert jobs["full"].trigger.get_next_fire_time(None, T0).isoformat() == "2027-03-15T04:00:00+00:00"
+    assert jobs["full"].misfire_grace_time == 3600
+    assert sched.source_jobs(Source(name="off", overrides={"schedule": {"incremental": False, "full": False}}), settings) == []
+    with pytest.raises(ValueError):
+        sched.source_jobs(Source(name="bad", overrides={"schedule": {"incremental": "every night"}}), settings)
+
+
+def test_jobs_persist_across_restart_and_missed_runs_coalesce(db: Database, settings: Settings) -> None:
+    _add_sources(db, "shouxian", "fuyang", "broken", broken={"schedule": {"full": ["61 * * * *"]}})
+    first = _started(settings)
+    result = sched.sync_jobs(first, db, settings, T0)
+    assert len(result.added) == 6 and set(result.errors) == {"broken"}
+    job = first.get_job("crawl:shouxian:incremental")
+    nightly = job.next_run_time
+    assert job.func is sched.run_source_job and job.kwargs == {"source": "shouxian", "kind": "incremental"}
+    first.shutdown(wait=False)
+    with db.engine.connect() as conn:  # APScheduler's own table, in the archive's database
+        assert conn.execute(sa.text("select count(*) from apscheduler_jobs")).scalar() == 6
+
+    # The machine was off for ten nights; on restart nothing is rescheduled from "now".
+    later = T0 + timedelta(days=10, hours=-9)  # 03:00 on 20 January
+    second = _started(settings)
+    with db.session() as s:
+        s.scalars(select(Source).where(Source.name == "fuyang")).one().enabled = False
+    result = sched.sync_jobs(second, db, settings, later)
+    assert sorted(result.removed) == ["crawl:fuyang:full:0", "crawl:fuyang:full:1", "crawl:fuyang:incremental"]
+    assert result.added == [] and second.get_job("crawl:shouxian:incremental").next_run_time == nightly
+    due = sched.due_runs(second, later)
+    assert [(d.job.id, d.missed, d.misfired) for d in due] == [("crawl:shouxian:incremental", 10, False)]
+    assert due[0].run_time == datetime(2027, 1, 20, 2, 0, tzinfo=SH)
+    # Past the grace (6 h after 02:00) the missed run is skipped, as APScheduler would.
+    assert sched.due_runs(second, later + timedelta(hours=6))[0].misfired
+    second.shutdown(wait=False)
+
+
+def test_changed_schedule_is_rescheduled(db: Database, settings: Settings) -> None:
+    _add_sources(db, "shuangyang")
+    scheduler = _started(settings)
+    sched.sync_jobs(scheduler, db, settings, T0)
+    with db.session() as s:
+        s.scalars(select(Source)).one().overrides = {"schedule": {"incremental": "0 3 * * *"}}
+    result = sched.sync_jobs(scheduler, db, settings, T0)
+    assert result.updated == ["crawl:shuangyang:incremental"] and len(result.kept) == 2
+    assert scheduler.get_job("crawl:shuangyang:incremental").next_run_time == datetime(2027, 1, 11, 3, 0, tzinfo=SH)
+    scheduler.shutdown(wait=False)
+
+
+def test_run_once_runs_each_due_job_once_and_history_survives_restart(db: Database, settings: Settings) -> None:
+    _add_sources(db, "zhangshu", "xqq", xqq={"schedule": {"incremental": "0 2 * * *", "full": False}})
+    assert sched.run_once(settings, T0, sched.Runner(settings, db, fake_crawl())) == []  # jobs created, none due
+    night = datetime(2027, 1, 11, 2, 30, tzinfo=SH)
+    outcomes = sched.run_once(settings, night, sched.Runner(settings, db, fake_crawl()))
+    assert sorted(o["job"] for o in outcomes) == ["crawl:xqq:incremental", "crawl:zhangshu:incremental"]
+    assert all(o["returncode"] == 0 for o in outcomes)
+    assert sorted(_runs(db)) == [("xqq", "incremental", "finished"), ("zhangshu", "incremental", "finished")]
+    with db.session() as s:
+        stats = s.scalars(select(CrawlRun)).first().stats
+        assert stats["scheduler"]["returncode"] == 0 and ("alerts" in stats or "alerts_error" in stats)
+        assert stats["revisions_described"] == 0
+
+    # A new scheduler instance on the same database: nothing is due again, the history is intact.
+    assert sched.run_once(settings, night + timedelta(minutes=5), sched.Runner(settings, db, fake_crawl())) == []
+    restarted = _started(settings)
+    assert restarted.get_job("crawl:zhangshu:incremental").next_run_time == datetime(2027, 1, 12, 2, 0, tzinfo=SH)
+    assert len(restarted.get_jobs()) == 4
+    restarted.shutdown(wait=False)
+    assert len(_runs(db)) == 2
+
+    # Three nights later, at 09:00: more than 6 h after 02:00, so the coalesced run misfires.
+    outcomes = sched.run_once(settings, night + timedelta(days=3, hours=6, minutes=30), sched.Runner(settings, db, fake_crawl()))
+    assert {o["status"] for o in outcomes} == {"misfired"} and len(_runs(db)) == 2
+
+
+def test_a_source_being_crawled_is_not_started_twice(db: Database, settings: Settings) -> None:
+    _add_sources(db, "yongxing")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with db.session() as s:
+        src = s.scalars(select(Source)).one()
+        s.add(CrawlRun(source_id=src.id, kind="manual", status="running", pid=dead.pid))  # killed earlier
+        live = CrawlRun(source_id=src.id, kind="manual", status="running", pid=os.getpid())  # `ogi crawl` by hand
+        s.add(live)
+    runner = sched.Runner(settings, db, fake_crawl())
+    runner.scheduler = scheduler = _started(settings)
+    assert runner.run("yongxing", "incremental")["status"] == "skipped"
+    retry = scheduler.get_job("crawl:yongxing:incremental:retry")
+    assert retry is not None and retry.kwargs == {"source": "yongxing", "kind": "incremental", "retry": True}
+    # The retry job is kept by a later sync (it is not in the sources' schedules but belongs to one).
+    assert "crawl:yongxing:incremental:retry" in sched.sync_jobs(scheduler, db, settings).kept
+    scheduler.shutdown(wait=False)
+
+    with db.session() as s:
+        s.get(CrawlRun, live.id).status = "finished"
+    # Another process (here: another runner) holding the lock also blocks a start.
+    with sched.Runner(settings, db, fake_crawl()).source_lock("yongxing") as got:
+        assert got
+        assert runner.run("yongxing", "incremental")["status"] == "skipped"
+    assert runner.run("yongxing", "incremental")["returncode"] == 0
+
+
+def test_stop_terminates_the_crawl_and_marks_it_interrupted(db: Database, settings: Settings) -> None:
+    _add_sources(db, "slow")
+    runner = sched.Runner(settings, db, fake_crawl(pause=60))
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.update(runner.run("slow", "full")))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not _runs(db) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _runs(db) == [("slow", "full", "running")]
+    started = time.monotonic()
+    runner.stop(timeout=10)
+    worker.join(20)
+    assert not worker.is_alive() and time.monotonic() - started < 15
+    assert outcome["returncode"] == -signal.SIGTERM
+    assert _runs(db) == [("slow", "full", "interrupted")]
+
+
+def test_scheduler_process_stops_cleanly_on_sigterm(db: Database, settings: Settings, tmp_path: Path) -> None:
+    _add_sources(db, "huangpi")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scheduler.py"), "--db", db.url, "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "scheduler running" in line:
+                break
+        assert any("crawl:huangpi:incremental" in line for line in lines), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "scheduler stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from apscheduler_jobs")).scalar() == 3
+
+
+@pytest.mark.parametrize("expr, weekday", [("0 2 * * 1", 0), ("0 2 * * 0", 6), ("0 2 * * 7", 6), ("0 2 * * 5-6", 4)])
+def test_crontab_weekdays_count_from_sunday(expr: str, weekday: int) -> None:
+    assert sched.crontab(expr, SH).get_next_fire_time(None, T0).weekday() == weekday
