@@ -1,0 +1,30 @@
+"""Item pipeline: keep a report's original bytes once (by SHA-256) and record its version.
+
+The database write is queued in :class:`crawler.state.CrawlState` and happens in the next
+batch, inside the same transaction as the frontier update of the page that produced it.
+Extraction is not done here: it runs after the crawl (``pipelines.worker.extract_pending``),
+so a slow PDF never holds up fetching.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+
+class ArchivePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        spider = self.crawler.spider
+        body: bytes = item.pop("body")
+        candidate = item["candidate"]
+        candidate.sha256 = spider.blobs.put(body)
+        spider.state.report(item["run_id"], item["source_id"], candidate, len(body))
+        return item

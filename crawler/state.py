@@ -1,0 +1,346 @@
+"""Crawl state in the database: runs, frontier, fetches, documents and reports, written in batches.
+
+Process memory is not enough: a crawl killed with ``kill -9`` must resume, and later several
+workers share one PostgreSQL. But a database round trip per response would halve the crawl
+rate, so every write is queued and flushed every ``flush_rows`` rows or ``flush_interval``
+seconds in ONE transaction. Queue order is kept, so a page is never marked done in the
+database without the requests and reports it produced.
+
+Resume: a new crawl of the same source finds the previous run still marked ``running``
+whose process is gone, marks it ``interrupted``, copies its frontier and schedules the
+pending part; what was done is not fetched again, and :func:`record_report` dedupes bytes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.db import Database
+from storage.models import Blob, CrawlRun, Document, Fetch, FrontierEntry, ReportUrl, Source, utcnow
+from storage.versions import ReportCandidate, mark_gone, record_report, touch_report, withdraw_unseen
+
+logger = logging.getLogger(__name__)
+
+STALE_HEARTBEAT = timedelta(minutes=10)
+ERROR_OUTCOMES = frozenset({"error", "blocked"})
+
+
+@dataclass
+class RunInfo:
+    """One CrawlRun as the spider sees it: where it may go and what is left from a killed run."""
+
+    run_id: int
+    source_id: int | None
+    name: str
+    start_urls: list[str]
+    allowed_domains: list[str]
+    region: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    resumed_from: int | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)  # frontier rows to schedule again
+    done_keys: set[str] = field(default_factory=set)  # url keys not to fetch again
+    validators: dict[str, tuple[str, str]] = field(default_factory=dict)  # url key -> (etag, last-modified)
+    nav_keys: set[str] = field(default_factory=set)  # navigation pages that answered 2xx before
+
+
+@dataclass
+class RunCounts:
+    pages: int = 0
+    bytes: int = 0
+    errors: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    not_modified: int = 0
+    withdrawn: int = 0
+    errors_by_kind: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    blocked: dict[str, str] = field(default_factory=dict)  # host -> reason
+    skipped: Counter = field(default_factory=Counter)  # trap | offsite | robots | blocked_host
+    nav_errors: int = 0  # home/hub/listing pages that failed: the run cannot prove a report gone
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+class CrawlState:
+    """The database side of one crawl process (one or several runs, one per source)."""
+
+    def __init__(self, db: Database, *, kind: str = "manual", flush_rows: int = 500, flush_interval: float = 0.5) -> None:
+        self.db = db
+        self.kind = kind
+        self.flush_rows = flush_rows
+        self.flush_interval = flush_interval
+        self.runs: dict[int, RunInfo] = {}
+        self.counts: dict[int, RunCounts] = {}
+        self._queue: list[tuple[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self.started_at = utcnow()
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def open_run(self, source: Source | None, start_urls: list[str], allowed_domains: list[str]) -> RunInfo:
+        """Create the CrawlRun (resuming an interrupted one of the same source/URLs if any)."""
+        with self.db.session() as session:
+            previous = self._interrupted_run(session, source, start_urls)
+            run = CrawlRun(
+                source_id=source.id if source else None, kind=self.kind, status="running", pid=os.getpid(),
+                heartbeat_at=utcnow(), stats={"start_urls": sorted(start_urls)},
+            )
+            session.add(run)
+            session.flush()
+            info = RunInfo(
+                run.id, run.source_id, source.name if source else ",".join(start_urls), list(start_urls),
+                list(allowed_domains), source.region if source else "", dict(source.overrides or {}) if source else {},
+            )
+            if previous is not None:
+                self._resume(session, info, previous)
+                run.stats = {**run.stats, "resumed_from": previous.id}
+            if self.kind == "incremental":
+                info.validators = self._validators(session, info.source_id)
+            if info.source_id is not None:
+                info.nav_keys = set(session.scalars(sa.select(Document.url_key).where(
+                    Document.source_id == info.source_id, Document.kind.in_(("home", "hub", "listing")),
+                    Document.last_status.between(200, 299))))
+        self.runs[info.run_id] = info
+        self.counts[info.run_id] = RunCounts()
+        return info
+
+    def _interrupted_run(self, session: Session, source: Source | None, start_urls: list[str]) -> CrawlRun | None:
+        """The latest run of the same crawl that died: mark dead 'running' runs interrupted."""
+        query = sa.select(CrawlRun).where(CrawlRun.status.in_(("running", "interrupted")))
+        query = query.where(CrawlRun.source_id == source.id) if source else query.where(CrawlRun.source_id.is_(None))
+        candidates = []
+        for run in session.execute(query.order_by(CrawlRun.id.desc())).scalars():
+            if source is None and (run.stats or {}).get("start_urls") != sorted(start_urls):
+                continue
+            if run.status == "running":
+                stale = run.heartbeat_at is None or utcnow() - run.heartbeat_at > STALE_HEARTBEAT
+                if pid_alive(run.pid) and not stale:
+                    continue
+                run.status, run.finished_at = "interrupted", utcnow()
+                run.message = (run.message + " " if run.message else "") + f"process {run.pid} gone; marked interrupted"
+                logger.warning("run %s (pid %s) died while running: marked interrupted", run.id, run.pid)
+            if not (run.stats or {}).get("resumed_by"):
+                candidates.append(run)
+        return candidates[0] if candidates else None
+
+    def _resume(self, session: Session, info: RunInfo, previous: CrawlRun) -> None:
+        """Copy the previous run's frontier; pending rows are rescheduled, the rest skipped."""
+        table = FrontierEntry.__table__
+        rows = session.execute(
+            sa.select(table.c.url, table.c.url_key, table.c.depth, table.c.kind, table.c.state, table.c.meta)
+            .where(table.c.run_id == previous.id)
+        ).mappings().all()
+        now = utcnow()
+        copies = [{**row, "run_id": info.run_id, "updated_at": now} for row in rows]
+        for start in range(0, len(copies), 1000):
+            session.execute(sa.insert(table), copies[start:start + 1000])
+        info.pending = [dict(r) for r in rows if r["state"] == "pending"]
+        info.done_keys = {r["url_key"] for r in rows if r["state"] != "pending"}
+        info.resumed_from = previous.id
+        previous.stats = {**(previous.stats or {}), "resumed_by": info.run_id}
+        logger.info("resuming run %s: %d pending, %d done", previous.id, len(info.pending), len(info.done_keys))
+
+    def _validators(self, session: Session, source_id: int | None) -> dict[str, tuple[str, str]]:
+        """HTTP validators of documents that are known reports, for conditional re-requests."""
+        query = (
+            sa.select(Document.url_key, Document.etag, Document.last_modified)
+            .join(ReportUrl, ReportUrl.url_key == Document.url_key)
+            .where(sa.or_(Document.etag != "", Document.last_modified != ""))
+        )
+        if source_id is not None:
+            query = query.where(Document.source_id == source_id)
+        return {key: (etag, lm) for key, etag, lm in session.execute(query)}
+
+    # -- queued writes --------------------------------------------------------------------
+
+    def frontier_add(self, run_id: int, url: str, key: str, depth: int, kind: str, meta: dict[str, Any]) -> None:
+        self._push("frontier", {"run_id": run_id, "url": url, "url_key": key, "depth": depth, "kind": kind,
+                                "state": "pending", "meta": meta, "updated_at": utcnow()})
+
+    def frontier_state(self, run_id: int, key: str, state: str) -> None:
+        self._push("frontier_state", {"b_run": run_id, "b_key": key, "b_state": state, "b_at": utcnow()})
+
+    def fetch(self, run_id: int | None, row: dict[str, Any], document: dict[str, Any] | None) -> None:
+        """Queue one Fetch row (and the Document it updates, if a response came back)."""
+        counts = self.counts.get(run_id) if run_id else None
+        if counts is not None:
+            self._count(counts, row)
+        self._push("fetch", (run_id, row, document))
+
+    def report(self, run_id: int, source_id: int | None, candidate: ReportCandidate, size: int) -> None:
+        self._push("report", (run_id, source_id, candidate, size))
+
+    def skipped(self, run_id: int, why: str) -> None:
+        self.counts[run_id].skipped[why] += 1
+
+    def nav_failed(self, run_id: int, key: str) -> None:
+        """A navigation page failed; if it used to work, this run cannot prove any report gone.
+
+        Pages that never worked (a column behind a wall since day one) say nothing new.
+        """
+        if key in self.runs[run_id].nav_keys:
+            self.counts[run_id].nav_errors += 1
+
+    def blocked_host(self, run_id: int | None, host: str, reason: str) -> None:
+        if run_id in self.counts:
+            self.counts[run_id].blocked.setdefault(host, reason)
+
+    @staticmethod
+    def _count(counts: RunCounts, row: dict[str, Any]) -> None:
+        counts.outcomes[row["outcome"]] += 1
+        if row.get("status") is not None:
+            counts.pages += 1
+            counts.bytes += row.get("size", 0)
+        if row["outcome"] == "not_modified":
+            counts.not_modified += 1
+        if row["outcome"] in ERROR_OUTCOMES:
+            counts.errors += 1
+            counts.errors_by_kind[row["error_kind"] or row["outcome"]] += 1
+
+    def _push(self, kind: str, payload: Any) -> None:
+        self._queue.append((kind, payload))
+        if len(self._queue) >= self.flush_rows:
+            self.flush()
+
+    def maybe_flush(self) -> None:
+        if self._queue and time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything queued in one transaction, in queue order by kind of row."""
+        queue, self._queue = self._queue, []
+        self._last_flush = time.monotonic()
+        with self.db.session() as session:
+            if queue:
+                self._write(session, queue)
+            self._heartbeat(session)
+
+    def _write(self, session: Session, queue: list[tuple[str, Any]]) -> None:
+        frontier = [p for k, p in queue if k == "frontier"]
+        fetches = [p for k, p in queue if k == "fetch"]
+        reports = [p for k, p in queue if k == "report"]
+        states = [p for k, p in queue if k == "frontier_state"]
+        if frontier:
+            unique = {(r["run_id"], r["url_key"]): r for r in frontier}
+            stmt = _insert(self.db.dialect, FrontierEntry.__table__).on_conflict_do_nothing(index_elements=["run_id", "url_key"])
+            session.execute(stmt, list(unique.values()))
+        if fetches:
+            self._write_fetches(session, fetches)
+        for run_id, source_id, candidate, size in reports:
+            self._write_report(session, run_id, source_id, candidate, size)
+        if states:
+            t = FrontierEntry.__table__
+            stmt = (sa.update(t).where(t.c.run_id == sa.bindparam("b_run"), t.c.url_key == sa.bindparam("b_key"))
+                    .values(state=sa.bindparam("b_state"), updated_at=sa.bindparam("b_at")))
+            session.connection().execute(stmt, states)
+
+    def _write_fetches(self, session: Session, fetches: list[tuple[int | None, dict[str, Any], dict[str, Any] | None]]) -> None:
+        docs = [d for _, _, d in fetches if d]
+        ids: dict[str, int] = {}
+        if docs:
+            ids = self._upsert_documents(session, docs)
+        rows = []
+        for run_id, row, doc in fetches:
+            rows.append({**row, "run_id": run_id, "document_id": ids.get(doc["url_key"]) if doc else None})
+        session.execute(sa.insert(Fetch.__table__), rows)
+        for run_id, row, _doc in fetches:
+            if row["outcome"] == "not_modified":
+                touch_report(session, row["url"], run_id, row["fetched_at"])
+            elif row.get("status") in (404, 410) and mark_gone(session, row["url"], run_id, row["status"]):
+                if run_id in self.counts:
+                    self.counts[run_id].withdrawn += 1
+
+    def _upsert_documents(self, session: Session, docs: list[dict[str, Any]]) -> dict[str, int]:
+        table = Document.__table__
+        full = {d["url_key"]: d for d in docs if d["last_status"] != 304}
+        touch = {d["url_key"]: d for d in docs if d["last_status"] == 304 and d["url_key"] not in full}
+        if full:
+            stmt = _insert(self.db.dialect, table)
+            keep = ("content_type", "etag", "last_modified", "sha256", "last_status", "last_seen", "kind")
+            stmt = stmt.on_conflict_do_update(index_elements=["url_key"], set_={c: stmt.excluded[c] for c in keep})
+            session.execute(stmt, [{**d, "first_seen": d["last_seen"]} for d in full.values()])
+        if touch:
+            stmt = _insert(self.db.dialect, table)
+            stmt = stmt.on_conflict_do_update(index_elements=["url_key"], set_={"last_seen": stmt.excluded.last_seen,
+                                                                              "last_status": stmt.excluded.last_status})
+            session.execute(stmt, [{**d, "first_seen": d["last_seen"]} for d in touch.values()])
+        keys = list({**full, **touch})
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            found.update({k: i for i, k in session.execute(sa.select(table.c.id, table.c.url_key).where(table.c.url_key.in_(chunk)))})
+        return found
+
+    def _write_report(self, session: Session, run_id: int, source_id: int | None, candidate: ReportCandidate, size: int) -> None:
+        stmt = _insert(self.db.dialect, Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])
+        session.execute(stmt, [{"sha256": candidate.sha256, "size": size, "content_type": candidate.content_type,
+                                "filename": candidate.filename, "created_at": utcnow()}])
+        counts = self.counts[run_id]
+        try:
+            with session.begin_nested():
+                _, _, outcome = record_report(session, candidate, run_id=run_id, source_id=source_id)
+        except Exception as exc:  # one bad record must not lose the batch
+            logger.exception("could not record report %s", candidate.url)
+            counts.errors += 1
+            counts.errors_by_kind["record_failed"] += 1
+            counts.outcomes[f"record_failed: {exc}"[:200]] += 1
+            return
+        setattr(counts, outcome, getattr(counts, outcome) + 1)
+
+    def _heartbeat(self, session: Session) -> None:
+        now = utcnow()
+        for run_id, c in self.counts.items():
+            session.execute(sa.update(CrawlRun).where(CrawlRun.id == run_id).values(
+                heartbeat_at=now, pages=c.pages, bytes_downloaded=c.bytes, errors=c.errors, reports_new=c.new,
+                reports_changed=c.changed, reports_unchanged=c.unchanged + c.not_modified))
+
+    # -- end --------------------------------------------------------------------------------
+
+    def finish(self, status: str, message: str = "", *, complete: bool = False) -> None:
+        """Flush, close every run with ``status`` and, after a complete crawl, withdraw unseen reports.
+
+        A run is complete only if Scrapy finished normally AND no home, hub or listing page
+        failed: a report missing from a listing page that could not be read is not gone.
+        """
+        self.flush()
+        with self.db.session() as session:
+            for run_id, info in self.runs.items():
+                c = self.counts[run_id]
+                if complete and not c.nav_errors and info.source_id is not None:
+                    c.withdrawn += withdraw_unseen(session, info.source_id, run_id, self.started_at)
+                run = session.get(CrawlRun, run_id)
+                run.status, run.finished_at, run.message = status, utcnow(), message
+                run.reports_withdrawn = c.withdrawn
+                run.stats = {**(run.stats or {}), **self.stats(run_id)}
+            self._heartbeat(session)
+
+    def stats(self, run_id: int) -> dict[str, Any]:
+        c = self.counts[run_id]
+        return {
+            "errors_by_kind": dict(c.errors_by_kind), "outcomes": dict(c.outcomes), "blocked": dict(c.blocked),
+            "skipped": dict(c.skipped), "not_modified": c.not_modified, "listing_errors": c.nav_errors,
+        }
