@@ -19,6 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ogi.processes import pid_alive
 from pipelines.document import ExtractionError, LoadedDocument
 
 logger = logging.getLogger(__name__)
@@ -89,18 +90,8 @@ def _profile_dir() -> Path:
 def _sweep_stale_profiles() -> None:
     for path in Path(tempfile.gettempdir()).glob(f"{_PROFILE_PREFIX}*"):
         pid = path.name[len(_PROFILE_PREFIX):]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _tool_message(output: bytes) -> str:

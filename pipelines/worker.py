@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ogi.processes import pid_alive
 from pipelines.document import ExtractionError
 from pipelines.extract import EXTRACTOR_VERSION, extract_document
 from storage.blobs import BlobStore
@@ -135,22 +136,12 @@ def _requeue_orphans(db: Database) -> None:
         ).all()
         for version_id, claim in rows:
             pid = int(claim[len(_CLAIM_PREFIX):]) if claim.startswith(_CLAIM_PREFIX) and claim[len(_CLAIM_PREFIX):].isdigit() else None
-            if pid is None or not _alive(pid):
+            if pid is None or not pid_alive(pid):
                 logger.info("version %s was claimed by a process that is gone; re-queued", version_id)
                 session.execute(
                     update(ReportVersion).where(ReportVersion.id == version_id, ReportVersion.extraction_status == RUNNING)
                     .values(extraction_status=PENDING, extraction_error="")
                 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---- storing one version ----------------------------------------------------------------------------

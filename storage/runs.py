@@ -6,31 +6,11 @@ machine that started the run (pids are per machine), which is how the scheduler 
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ogi.processes import pid_alive
 from storage.models import CrawlRun
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True if a process with this id exists and is not a zombie (killed, not yet reaped)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        # The state letter follows the parenthesised command name, which may itself hold spaces.
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def effective_status(run: CrawlRun) -> str:
