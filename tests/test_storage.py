@@ -11,6 +11,7 @@ from warcio.archiveiterator import ArchiveIterator
 from storage.blobs import BlobStore
 from storage.db import Database, alembic_config
 from storage.models import Base, Source
+from storage.search import include_name
 from storage.warc import WarcStore
 
 
@@ -19,7 +20,7 @@ def test_migrations_match_models_and_have_one_head(db: Database) -> None:
     heads = ScriptDirectory.from_config(alembic_config(db.engine)).get_heads()
     assert len(heads) == 1, f"migration branches must be merged: {heads}"
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": include_name}), Base.metadata)
     assert diff == []
 
 

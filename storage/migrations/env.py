@@ -4,6 +4,7 @@ from __future__ import annotations
 from alembic import context
 
 from storage.models import Base
+from storage.search import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,6 +27,7 @@ def _run(connection) -> None:  # noqa: ANN001
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         user_module_prefix="storage.models.",
+        include_name=include_name,  # search_* objects are managed by storage/search.py
     )
     with context.begin_transaction():
         context.run_migrations()
