@@ -9,6 +9,8 @@ portal is local) and short timeouts, so the whole demo takes well under a minute
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -68,11 +70,24 @@ def demo_cmd(ctx: Context, db_url: str | None, output: str | None) -> None:
     console.print(f"\n{count} reports exported to [bold]{path}[/bold] "
                   f"(the demo portal publishes {len(truth.reports)} annual reports among "
                   f"{len(truth.not_reports)} other documents and {len(truth.traps)} traps).")
-    console.print("\nNext:\n"
-                  "  ogi serve                          browse and search the archive in a web browser\n"
-                  "  ogi export --format csv -o r.csv   one row per report, table values as columns\n"
-                  "  ogi history REPORT                 the versions of one report (ids in the web UI / export)\n"
-                  "  ogi crawl URL                      crawl a real portal")
+    console.print(_next_steps(_ogi_command()))
+
+
+def _ogi_command() -> str:
+    """How the user can call ``ogi`` again: bare when it is on PATH, else its path (``make demo``)."""
+    exe = Path(sys.argv[0])
+    return "ogi" if shutil.which("ogi") == str(exe) or exe.name != "ogi" else os.path.relpath(exe)
+
+
+def _next_steps(ogi: str) -> str:
+    steps = (
+        ("serve", "browse and search the archive in a web browser"),
+        ("export --format csv -o r.csv", "one row per report, table values as columns"),
+        ("history REPORT", "the versions of one report (ids in the web UI / export)"),
+        ("crawl URL", "crawl a real portal"),
+    )
+    width = max(len(f"{ogi} {cmd}") for cmd, _ in steps) + 3
+    return "\nNext:\n" + "\n".join(f"  {f'{ogi} {cmd}':<{width}}{what}" for cmd, what in steps)
 
 
 def _serve(portal):  # noqa: ANN001, ANN202 - ogi.portal types, imported lazily
