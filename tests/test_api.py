@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from storage.db import Database
 from storage.models import Subscription
-from tests.seeding import Seeded, client, seeded  # noqa: F401 - fixtures
+from tests.seeding import Seeded
 
 
 def test_search_api_finds_two_character_queries_with_snippets(client: TestClient, seeded: Seeded) -> None:

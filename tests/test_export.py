@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from click.testing import CliRunner
 
 from ogi.cli import main
 from ogi.export import FIELDS, VALUE_COLUMNS, codebook
 from storage.db import Database
-from tests.seeding import seeded  # noqa: F401 - fixture
+
 
 
 

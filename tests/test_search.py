@@ -6,7 +6,7 @@ import pytest
 from storage.db import Database
 from storage.models import ReportVersion
 from storage.search import SearchQuery, grams, index_version, search, snippet, sync_index
-from tests.seeding import Seeded, seeded  # noqa: F401 - fixture
+from tests.seeding import Seeded
 
 
 @pytest.fixture

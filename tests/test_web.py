@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from storage.db import Database
 from storage.models import ReportVersion
-from tests.seeding import Seeded, client, seeded, seeded_sqlite_url  # noqa: F401 - fixtures
+from tests.seeding import Seeded
 
 
 def test_search_page_shows_hits_with_marked_snippets_and_json_twin(client: TestClient, seeded: Seeded) -> None:
