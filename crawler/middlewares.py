@@ -106,8 +106,15 @@ def _headers(headers: Any) -> list[tuple[str, str]]:
     return [(_header_text(k), _header_text(v)) for k, values in headers.items() for v in values]
 
 
+def _archive(warc: Any, url: str, method: str, request_headers: Any, status: int,
+             response_headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
+    """Write one exchange to the WARC files (in the state's writer thread); the Fetch row's WARC fields."""
+    warc_file, offset = warc.write_exchange(url, method, _headers(request_headers), status, response_headers, body)
+    return {"warc_file": warc_file, "warc_offset": offset}
+
+
 class Recorder:
-    """Write one exchange to the WARC files and queue its Fetch + Document rows."""
+    """Queue one exchange's Fetch + Document rows and its WARC records (written by the state's writer thread)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -136,9 +143,7 @@ class Recorder:
         )
         if result.outcome == "error" and result.error_kind.startswith("http_") and self.will_retry(request, response.status):
             result = dataclasses.replace(result, outcome="retry")
-        warc_file, offset = spider.warc.write_exchange(
-            response.url, request.method, _headers(request.headers), response.status, headers, response.body
-        )
+        exchange = (response.url, request.method, request.headers, response.status, headers, response.body)
         now = utcnow()
         digest = hashlib.sha256(response.body).hexdigest()
         run_id = ctx.get("run_id") or spider.default_run_id
@@ -147,7 +152,7 @@ class Recorder:
             "url": response.url, "fetched_at": now, "status": response.status, "headers": dict(lower),
             "content_type": lower.get("content-type", "")[:200], "size": len(response.body), "sha256": digest,
             "outcome": result.outcome, "error_kind": result.error_kind, "error": result.error,
-            "warc_file": warc_file, "warc_offset": offset,
+            "warc_file": "", "warc_offset": None,  # filled in by the archive callable below
         }
         document = {
             "url": response.url, "url_key": key, "source_id": spider.state.runs[run_id].source_id,
@@ -155,7 +160,7 @@ class Recorder:
             "etag": lower.get("etag", "")[:300], "last_modified": lower.get("last-modified", "")[:100],
             "sha256": digest, "last_status": response.status, "last_seen": now,
         }
-        spider.state.fetch(run_id, row, document)
+        spider.state.fetch(run_id, row, document, archive=lambda: _archive(spider.warc, *exchange))
         if result.outcome == "blocked":
             spider.note_blocked(run_id, response.url, result.error)
         elif spider.blocked_hosts and 200 <= response.status < 400:

@@ -130,6 +130,10 @@ def run_crawl(
     else:
         callback = progress or None
     process = CrawlerProcess(build_scrapy_settings(settings, kind=kind, max_pages=max_pages, overrides=scrapy_settings))
+    if logging.root.handlers:
+        # Scrapy sets its logger to DEBUG for its own root handler to filter; with the caller's
+        # handler instead, every "Crawled (200)" record would be built only to be dropped.
+        logging.getLogger("scrapy").setLevel(logging.root.getEffectiveLevel())
     crawler = process.create_crawler(ReportsSpider)
     started = time.monotonic()
     try:

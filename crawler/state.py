@@ -6,6 +6,14 @@ rate, so every write is queued and flushed every ``flush_rows`` rows or ``flush_
 seconds in ONE transaction. Queue order is kept, so a page is never marked done in the
 database without the requests and reports it produced.
 
+The batches are written by one background thread, in the order they were flushed, so the
+Twisted reactor keeps fetching while the database works (SQLite and psycopg release the GIL
+while they wait). The same thread first writes what the batch's rows point at (WARC records
+and blobs, as ``archive`` callables: zlib and file writes release the GIL too), so a row is
+never committed before its bytes are on disk. If a batch fails, no later batch is written
+(it could mark done a page whose requests were lost); :meth:`CrawlState.flush` and
+:meth:`CrawlState.finish` wait for the writer and raise its error.
+
 Resume: a new crawl of the same source finds the previous run still marked ``running``
 whose process is gone, marks it ``interrupted``, copies its frontier and schedules the
 pending part; what was done is not fetched again, and :func:`record_report` dedupes bytes.
@@ -14,8 +22,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -24,9 +35,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ogi.processes import pid_alive
 from storage.db import Database
 from storage.models import Blob, CrawlRun, Document, Fetch, FrontierEntry, ReportUrl, Source, utcnow
-from storage.versions import ReportCandidate, mark_gone, record_report, touch_report, withdraw_unseen
+from storage.versions import ReportCandidate, mark_gone, record_reports, touch_report, withdraw_unseen
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +81,6 @@ class RunCounts:
     nav_errors: int = 0  # home/hub/listing pages that failed: the run cannot prove a report gone
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _insert(dialect: str, table: sa.Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -98,6 +98,10 @@ class CrawlState:
         self._queue: list[tuple[str, Any]] = []
         self._last_flush = time.monotonic()
         self.started_at = utcnow()
+        self._counts_lock = threading.Lock()  # counts move on the reactor thread and in the writer
+        self._batches: queue.Queue[list[tuple[str, Any]] | None] = queue.Queue(maxsize=8)
+        self._writer: threading.Thread | None = None
+        self._writer_error: BaseException | None = None
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -184,15 +188,23 @@ class CrawlState:
     def frontier_state(self, run_id: int, key: str, state: str) -> None:
         self._push("frontier_state", {"b_run": run_id, "b_key": key, "b_state": state, "b_at": utcnow()})
 
-    def fetch(self, run_id: int | None, row: dict[str, Any], document: dict[str, Any] | None) -> None:
-        """Queue one Fetch row (and the Document it updates, if a response came back)."""
+    def fetch(self, run_id: int | None, row: dict[str, Any], document: dict[str, Any] | None,
+              archive: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Queue one Fetch row (and the Document it updates, if a response came back).
+
+        ``archive`` writes the exchange to the WARC files in the writer thread, just before the
+        row, and returns the row's ``warc_file``/``warc_offset``.
+        """
         counts = self.counts.get(run_id) if run_id else None
         if counts is not None:
-            self._count(counts, row)
-        self._push("fetch", (run_id, row, document))
+            with self._counts_lock:
+                self._count(counts, row)
+        self._push("fetch", (run_id, row, document, archive))
 
-    def report(self, run_id: int, source_id: int | None, candidate: ReportCandidate, size: int) -> None:
-        self._push("report", (run_id, source_id, candidate, size))
+    def report(self, run_id: int, source_id: int | None, candidate: ReportCandidate, size: int,
+               archive: Callable[[], object] | None = None) -> None:
+        """Queue one report; ``archive`` (run in the writer thread before its rows) stores its bytes."""
+        self._push("report", (run_id, source_id, candidate, size, archive))
 
     def skipped(self, run_id: int, why: str) -> None:
         self.counts[run_id].skipped[why] += 1
@@ -224,25 +236,54 @@ class CrawlState:
     def _push(self, kind: str, payload: Any) -> None:
         self._queue.append((kind, payload))
         if len(self._queue) >= self.flush_rows:
-            self.flush()
+            self._submit()
 
     def maybe_flush(self) -> None:
+        """The reactor's periodic call: hand what is queued to the writer, without waiting for it."""
         if self._queue and time.monotonic() - self._last_flush >= self.flush_interval:
-            self.flush()
+            self._submit()
+
+    def _submit(self) -> None:
+        """Hand everything queued to the writer thread (one transaction, in queue order by kind of row)."""
+        batch, self._queue = self._queue, []
+        self._last_flush = time.monotonic()
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_batches, name="ogi-db-writer", daemon=True)
+            self._writer.start()
+        self._batches.put(batch)  # blocks only when the writer is 8 batches behind
 
     def flush(self) -> None:
-        """Write everything queued in one transaction, in queue order by kind of row."""
-        queue, self._queue = self._queue, []
-        self._last_flush = time.monotonic()
-        with self.db.session() as session:
-            if queue:
-                self._write(session, queue)
-            self._heartbeat(session)
+        """Write everything queued; return when it is committed, or raise the error that stopped the writer."""
+        self._submit()
+        self._batches.join()
+        if self._writer_error is not None:
+            raise RuntimeError(f"writing the crawl state failed: {self._writer_error}") from self._writer_error
+
+    def _stop_writer(self) -> None:
+        if self._writer is not None:
+            self._batches.put(None)
+            self._writer.join()
+            self._writer = None
+
+    def _write_batches(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            try:
+                if self._writer_error is None:  # a later batch must not be written without the one that failed
+                    with self.db.session() as session:
+                        if batch:
+                            self._write(session, batch)
+                        self._heartbeat(session)
+            except BaseException as exc:  # raised by flush(); logged now so a long crawl shows it at once
+                logger.exception("writing a batch of %d crawl rows failed; nothing more is written", len(batch))
+                self._writer_error = exc
+            finally:
+                self._batches.task_done()
+        self._batches.task_done()
 
     def _write(self, session: Session, queue: list[tuple[str, Any]]) -> None:
         frontier = [p for k, p in queue if k == "frontier"]
-        fetches = [p for k, p in queue if k == "fetch"]
-        reports = [p for k, p in queue if k == "report"]
+        fetches = [p[:3] for k, p in queue if k == "fetch" and self._archive_fetch(*p)]
+        reports = [p[:4] for k, p in queue if k == "report" and self._archive_report(*p)]
         states = [p for k, p in queue if k == "frontier_state"]
         if frontier:
             unique = {(r["run_id"], r["url_key"]): r for r in frontier}
@@ -250,13 +291,43 @@ class CrawlState:
             session.execute(stmt, list(unique.values()))
         if fetches:
             self._write_fetches(session, fetches)
-        for run_id, source_id, candidate, size in reports:
-            self._write_report(session, run_id, source_id, candidate, size)
+        if reports:
+            self._write_reports(session, reports)
         if states:
             t = FrontierEntry.__table__
             stmt = (sa.update(t).where(t.c.run_id == sa.bindparam("b_run"), t.c.url_key == sa.bindparam("b_key"))
                     .values(state=sa.bindparam("b_state"), updated_at=sa.bindparam("b_at")))
             session.connection().execute(stmt, states)
+
+    @staticmethod
+    def _archive_fetch(run_id: int | None, row: dict[str, Any], document: Any, archive: Callable[[], dict[str, Any]] | None) -> bool:
+        """Write the exchange to the WARC files; a failure leaves the row without a record, not lost."""
+        if archive is not None:
+            try:
+                row.update(archive())
+            except Exception:
+                logger.exception("could not write %s to the WARC files", row["url"])
+        return True
+
+    def _archive_report(self, run_id: int, source_id: int | None, candidate: ReportCandidate, size: int,
+                        archive: Callable[[], object] | None) -> bool:
+        """Store the report's bytes; without them the report is not recorded (counted as failed)."""
+        if archive is None:
+            return True
+        try:
+            archive()
+        except Exception as exc:
+            logger.exception("could not store the bytes of report %s", candidate.url)
+            self._record_failed(run_id, exc)
+            return False
+        return True
+
+    def _record_failed(self, run_id: int, exc: BaseException) -> None:
+        with self._counts_lock:
+            counts = self.counts[run_id]
+            counts.errors += 1
+            counts.errors_by_kind["record_failed"] += 1
+            counts.outcomes[f"record_failed: {exc}"[:200]] += 1
 
     def _write_fetches(self, session: Session, fetches: list[tuple[int | None, dict[str, Any], dict[str, Any] | None]]) -> None:
         docs = [d for _, _, d in fetches if d]
@@ -272,7 +343,8 @@ class CrawlState:
                 touch_report(session, row["url"], run_id, row["fetched_at"])
             elif row.get("status") in (404, 410) and mark_gone(session, row["url"], run_id, row["status"]):
                 if run_id in self.counts:
-                    self.counts[run_id].withdrawn += 1
+                    with self._counts_lock:
+                        self.counts[run_id].withdrawn += 1
 
     def _upsert_documents(self, session: Session, docs: list[dict[str, Any]]) -> dict[str, int]:
         table = Document.__table__
@@ -295,21 +367,22 @@ class CrawlState:
             found.update({k: i for i, k in session.execute(sa.select(table.c.id, table.c.url_key).where(table.c.url_key.in_(chunk)))})
         return found
 
-    def _write_report(self, session: Session, run_id: int, source_id: int | None, candidate: ReportCandidate, size: int) -> None:
+    def _write_reports(self, session: Session, reports: list[tuple[int, int | None, ReportCandidate, int]]) -> None:
+        blobs: dict[str, dict[str, Any]] = {}  # the first report with these bytes names the blob
+        for _, _, c, size in reports:
+            blobs.setdefault(c.sha256, {"sha256": c.sha256, "size": size, "content_type": c.content_type,
+                                        "filename": c.filename, "created_at": utcnow()})
         stmt = _insert(self.db.dialect, Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])
-        session.execute(stmt, [{"sha256": candidate.sha256, "size": size, "content_type": candidate.content_type,
-                                "filename": candidate.filename, "created_at": utcnow()}])
-        counts = self.counts[run_id]
-        try:
-            with session.begin_nested():
-                _, _, outcome = record_report(session, candidate, run_id=run_id, source_id=source_id)
-        except Exception as exc:  # one bad record must not lose the batch
-            logger.exception("could not record report %s", candidate.url)
-            counts.errors += 1
-            counts.errors_by_kind["record_failed"] += 1
-            counts.outcomes[f"record_failed: {exc}"[:200]] += 1
-            return
-        setattr(counts, outcome, getattr(counts, outcome) + 1)
+        session.execute(stmt, list(blobs.values()))
+        outcomes = record_reports(session, [(c, run_id, source_id) for run_id, source_id, c, _ in reports])
+        for (run_id, _, candidate, _), outcome in zip(reports, outcomes):
+            if isinstance(outcome, Exception):  # one bad record must not lose the batch
+                logger.error("could not record report %s", candidate.url, exc_info=outcome)
+                self._record_failed(run_id, outcome)
+                continue
+            with self._counts_lock:
+                counts = self.counts[run_id]
+                setattr(counts, outcome, getattr(counts, outcome) + 1)
 
     def _heartbeat(self, session: Session) -> None:
         now = utcnow()
@@ -326,7 +399,10 @@ class CrawlState:
         A run is complete only if Scrapy finished normally AND no home, hub or listing page
         failed: a report missing from a listing page that could not be read is not gone.
         """
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._stop_writer()
         with self.db.session() as session:
             for run_id, info in self.runs.items():
                 c = self.counts[run_id]

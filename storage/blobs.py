@@ -2,13 +2,15 @@
 
 Layout: ``<root>/ab/cd/abcd…`` (two levels of fan-out keep directories small at millions of
 files). Writes go to a temporary file and are renamed into place, so a killed process never
-leaves a truncated blob under a valid name.
+leaves a truncated blob under a valid name. A crawl puts thousands of blobs a minute, so the
+folders already made are remembered and the temporary name is a counter (O_EXCL still
+guards against a clash) instead of ``mkstemp``'s random retries.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -19,20 +21,26 @@ def sha256_hex(data: bytes) -> str:
 class BlobStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._dirs: set[str] = set()
+        self._serial = itertools.count()
+        self._prefix = f".tmp-{os.getpid()}-{os.urandom(4).hex()}-"
 
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def put(self, data: bytes) -> str:
-        """Store ``data`` (if not already there) and return its SHA-256."""
-        digest = sha256_hex(data)
-        path = self.path_for(digest)
-        if path.exists():
+    def put(self, data: bytes, sha256: str | None = None) -> str:
+        """Store ``data`` (if not already there) and return its SHA-256 (``sha256``, if the caller has it)."""
+        digest = sha256 or sha256_hex(data)
+        folder = os.path.join(self.root, digest[:2], digest[2:4])
+        path = os.path.join(folder, digest)
+        if os.path.exists(path):
             return digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        tmp = os.path.join(folder, f"{self._prefix}{next(self._serial)}")
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "xb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ogi.chinese import normalize_label
@@ -237,6 +237,118 @@ def record_report(
     session.add(ChangeEvent(run_id=run_id, report_id=report.id, version_id=version.id, kind="revised",
                             details=_revision_details(current, version, restored_from, moved_to, matched_by)))
     return report, version, "changed"
+
+
+def record_reports(
+    session: Session, items: list[tuple[ReportCandidate, int | None, int | None]]
+) -> list[str | Exception]:
+    """:func:`record_report` for a batch of ``(candidate, run_id, source_id)``, in order; the outcomes.
+
+    Why: one crawl batch holds hundreds of reports, nearly all of them new, and the ORM path
+    costs several queries and flushes each. Candidates that can match nothing (no known URL,
+    bytes, agency/year or page, in the database or elsewhere in the batch) are inserted
+    together with a handful of statements; the rest go through :func:`record_report` one by
+    one, each in its own savepoint, so one bad record (returned as its exception) never loses
+    the others. The result is the same as calling :func:`record_report` for each in order.
+    """
+    outcomes: list[str | Exception | None] = [None] * len(items)
+    fresh = _certainly_new(session, [c for c, _, _ in items], [s for _, _, s in items])
+    if fresh:
+        try:
+            with session.begin_nested():
+                _insert_new(session, [items[i] for i in fresh])
+            for i in fresh:
+                outcomes[i] = "new"
+        except Exception:  # fall back to one at a time: the bad record is found and reported there
+            logger.exception("bulk insert of %d new reports failed; recording them one by one", len(fresh))
+    for i, (candidate, run_id, source_id) in enumerate(items):
+        if outcomes[i] is not None:
+            continue
+        try:
+            with session.begin_nested():
+                outcomes[i] = record_report(session, candidate, run_id=run_id, source_id=source_id)[2]
+        except Exception as exc:
+            outcomes[i] = exc
+    return outcomes  # type: ignore[return-value]
+
+
+def _identity_keys(c: ReportCandidate, source_id: int | None) -> list[tuple[Any, ...]]:
+    """Every key by which ``c`` could match another report (a superset of the match rules)."""
+    keys: list[tuple[Any, ...]] = [("url", url_key(u)) for u in c.urls]
+    keys.append(("bytes", c.sha256, source_id))
+    if source_id is not None and c.agency and c.report_year is not None:
+        keys.append(("what", source_id, c.agency, c.report_year))
+    if source_id is not None and c.document_url is not None and c.source_url and normalize_label(c.title):
+        keys.append(("page", source_id, c.source_url, normalize_label(c.title)))
+    return keys
+
+
+def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def _known_keys(session: Session, wanted: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """Which of the identity keys ``wanted`` an existing report already has (a few IN queries)."""
+    by_kind: dict[str, list[tuple[Any, ...]]] = {}
+    for key in wanted:
+        by_kind.setdefault(key[0], []).append(key)
+    known: set[tuple[Any, ...]] = set()
+    for chunk in _chunks([k[1] for k in by_kind.get("url", [])]):
+        known.update(("url", k) for k in session.scalars(select(ReportUrl.url_key).where(ReportUrl.url_key.in_(chunk))))
+    for chunk in _chunks(sorted({k[1] for k in by_kind.get("bytes", [])})):
+        rows = session.execute(select(ReportVersion.sha256, Report.source_id).join(Report, Report.id == ReportVersion.report_id)
+                               .where(ReportVersion.sha256.in_(chunk)))
+        known.update(("bytes", sha, source) for sha, source in rows)
+    what = by_kind.get("what", [])
+    if what:
+        sources, agencies = sorted({k[1] for k in what}), sorted({k[2] for k in what})
+        for model in (Report, ReportVersion):
+            query = select(Report.source_id, model.agency, model.report_year)
+            if model is ReportVersion:
+                query = query.join(ReportVersion, ReportVersion.report_id == Report.id)
+            for chunk in _chunks(agencies):
+                rows = session.execute(query.where(Report.source_id.in_(sources), model.agency.in_(chunk)))
+                known.update(("what", *row) for row in rows)
+    page = by_kind.get("page", [])
+    for chunk in _chunks(sorted({k[2] for k in page})):
+        rows = session.execute(select(Report.source_id, Report.source_url, Report.title).where(
+            Report.source_url.in_(chunk), Report.document_url.is_not(None)))
+        known.update(("page", source, url, normalize_label(title)) for source, url, title in rows)
+    return known
+
+
+def _certainly_new(session: Session, candidates: list[ReportCandidate], sources: list[int | None]) -> list[int]:
+    """Indexes of the candidates that share no identity key with a known report or another candidate."""
+    keys = [_identity_keys(c, s) for c, s in zip(candidates, sources)]
+    uses: dict[tuple[Any, ...], int] = {}
+    for own in keys:
+        for key in set(own):
+            uses[key] = uses.get(key, 0) + 1
+    known = _known_keys(session, set(uses))
+    return [i for i, own in enumerate(keys) if all(uses[k] == 1 and k not in known for k in own)]
+
+
+def _insert_new(session: Session, items: list[tuple[ReportCandidate, int | None, int | None]]) -> None:
+    """Insert new reports with their URLs, first versions and ``new`` events (as ``record_report`` does)."""
+    session.flush()  # Core statements below, not the ORM's bulk machinery: a third of the cost
+    reports, versions = Report.__table__, ReportVersion.__table__
+    report_ids = session.scalars(insert(reports).returning(reports.c.id, sort_by_parameter_order=True), [
+        {"source_id": s, "url": c.url, "source_url": c.source_url, "document_url": c.document_url, "title": c.title,
+         "agency": c.agency, "region": c.region, "report_year": c.report_year, "template": c.template,
+         "first_seen": c.fetched_at, "last_seen": c.fetched_at} for c, _, s in items]).all()
+    session.execute(insert(ReportUrl.__table__), [
+        {"report_id": rid, "url": url, "url_key": url_key(url), "first_seen": c.fetched_at}
+        for rid, (c, _, _) in zip(report_ids, items) for url in c.urls])
+    version_ids = session.scalars(insert(versions).returning(versions.c.id, sort_by_parameter_order=True), [
+        {"report_id": rid, "version": 1, "sha256": c.sha256, "run_id": run_id, "source_url": c.source_url,
+         "document_url": c.document_url, "content_type": c.content_type, "filename": c.filename,
+         "fetched_at": c.fetched_at, "first_seen": c.fetched_at, "last_seen": c.fetched_at, "title": c.title,
+         "agency": c.agency, "region": c.region, "report_year": c.report_year, "template": c.template,
+         "published_at": c.published_at, "meta": dict(c.meta)}
+        for rid, (c, run_id, _) in zip(report_ids, items)]).all()
+    session.execute(insert(ChangeEvent.__table__), [
+        {"run_id": run_id, "report_id": rid, "version_id": vid, "kind": "new"}
+        for rid, vid, (_, run_id, _) in zip(report_ids, version_ids, items)])
 
 
 def _withdraw(session: Session, report: Report, *, run_id: int | None, when: datetime, reason: dict[str, Any]) -> None:

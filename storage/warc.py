@@ -3,19 +3,47 @@
 Files rotate at ``max_size`` bytes and are named ``ogi-<timestamp>-<pid>-<serial>.warc.gz``
 so that concurrent crawl processes never write to the same file. Each record is its own gzip
 member, so a file cut short by ``kill -9`` is still readable up to the last whole record.
+
+warcio would compress each record piece by piece at level 9; here it writes plain records
+into :class:`_GzipMembers`, which compresses each whole record in one call at level 3 (about
+half the CPU on HTML for ~3% more bytes, and one call that releases the GIL).
 """
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 from datetime import datetime, timezone
 from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 DEFAULT_MAX_SIZE = 1024**3
+GZIP_LEVEL = 3
+
+
+class _GzipMembers:
+    """A write-only file for warcio: what it writes up to each ``flush()`` (one record) becomes one gzip member."""
+
+    def __init__(self, fh: BinaryIO, level: int = GZIP_LEVEL) -> None:
+        self.fh = fh
+        self.level = level
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if self._parts:
+            self.fh.write(gzip.compress(b"".join(self._parts), self.level, mtime=0))
+            self._parts = []
+
+    def tell(self) -> int:
+        return self.fh.tell()
 
 
 def _http_status_line(status: int, reason: str = "") -> str:
@@ -38,7 +66,7 @@ class WarcStore:
         self._serial += 1
         self._name = f"ogi-{stamp}-{os.getpid()}-{self._serial:05d}.warc.gz"
         self._fh = open(self.root / self._name, "ab")
-        self._writer = WARCWriter(self._fh, gzip=True, warc_version="WARC/1.1")
+        self._writer = WARCWriter(_GzipMembers(self._fh), gzip=False, warc_version="WARC/1.1")
         self._writer.write_record(
             self._writer.create_warcinfo_record(self._name, {"software": "ogi-archive", "format": "WARC File Format 1.1"})
         )
