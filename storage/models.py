@@ -206,7 +206,10 @@ class ReportVersion(Base):
     """The report as one set of original bytes, with what was extracted from them."""
 
     __tablename__ = "report_versions"
-    __table_args__ = (UniqueConstraint("report_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("report_id", "version"),
+        Index("ix_report_versions_year_region", "report_year", "region"),  # search filters (0003)
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -256,6 +259,7 @@ class CheckResult(Base):
     """One consistency rule (R1-R5) applied to one version: kept whether it passed or failed."""
 
     __tablename__ = "checks"
+    __table_args__ = (Index("ix_checks_failing", "ok", "rule", "version_id"),)  # search's "failing" filter (0003)
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("report_versions.id"), index=True)
     rule: Mapped[str] = mapped_column(String(40))

@@ -120,3 +120,15 @@ def test_more_matches_than_the_count_cap_are_counted_as_capped(db: Database, syn
             res = search(s, SearchQuery(q=q, per_page=2))
             assert res.capped and res.total == 1 and len(res.hits) == 2
             assert res.hits[0].version_id > res.hits[1].version_id
+
+
+def test_year_sort_past_the_count_cap_walks_the_years_in_order(db: Database, synced, monkeypatch) -> None:  # noqa: ANN001
+    """Capped year sorts are taken year by year; pages must match the uncapped order exactly."""
+    import storage.search
+
+    uncapped = {sort: _reports(db, sort=sort) for sort in ("year", "year_asc")}
+    monkeypatch.setattr(storage.search, "COUNT_CAP", 1)
+    for sort, expected in uncapped.items():
+        assert _reports(db, sort=sort) == expected
+        pages = [_reports(db, sort=sort, per_page=1, page=p) for p in (1, 2, 3, 4)]
+        assert pages == [[expected[0]], [expected[1]], [expected[2]], []]
