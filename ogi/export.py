@@ -68,16 +68,15 @@ def _in_batch(column: Any, ids: list[int]) -> Any:
     return column.in_(ids)
 
 
-def _raw_values(conn: Connection, ids: list[int]) -> list[tuple[int, str, float | None]]:
-    """(version id, key, value) of the batch, straight from the driver: SQLAlchemy's row
-    processing would double the time of a 20-million-value export."""
+def _driver_rows(conn: Connection, sql: str, ids: list[int], *, binary: bool = False) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` with ``{ids}`` standing for the batch's version ids, straight from the
+    driver: SQLAlchemy's row processing would double the time of a 20-million-value export."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = "SELECT version_id, key, value FROM extracted_values WHERE version_id "
     if ids[-1] - ids[0] < 2 * len(ids):
-        sql, params = sql + f"BETWEEN {mark} AND {mark}", (ids[0], ids[-1])
+        sql, params = sql.format(ids=f"BETWEEN {mark} AND {mark}"), (ids[0], ids[-1])
     else:
-        sql, params = sql + f"IN ({', '.join([mark] * len(ids))})", tuple(ids)
-    cursor = conn.connection.cursor()
+        sql, params = sql.format(ids=f"IN ({', '.join([mark] * len(ids))})"), tuple(ids)
+    cursor = conn.connection.cursor(binary=True) if binary else conn.connection.cursor()
     try:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -85,13 +84,32 @@ def _raw_values(conn: Connection, ids: list[int]) -> list[tuple[int, str, float 
         cursor.close()
 
 
+#: A version's values come grouped, one row per version: PostgreSQL sends keys and values as
+#: two arrays (binary), SQLite as a JSON object. Either halves the wall time and thirds the
+#: Python time of one row per value, the bulk of an export's reading.
+_PG_VALUES = ("SELECT version_id, array_agg(key), array_agg(value) FROM extracted_values"
+              " WHERE version_id {ids} GROUP BY version_id")
+_SQLITE_VALUES = ("SELECT version_id, json_group_object(key, value) FROM extracted_values"
+                  " WHERE version_id {ids} GROUP BY version_id")
+
+
+def _batch_values(conn: Connection, ids: list[int]) -> dict[int, dict[str, float | None]]:
+    """Each version's values (key -> number or null)."""
+    if conn.dialect.name == "postgresql":
+        grouped = ((vid, dict(zip(keys, numbers))) for vid, keys, numbers in _driver_rows(conn, _PG_VALUES, ids, binary=True))
+    else:
+        grouped = ((vid, json.loads(obj)) for vid, obj in _driver_rows(conn, _SQLITE_VALUES, ids))
+    values: dict[int, dict[str, float | None]] = {i: {} for i in ids}
+    for vid, got in grouped:
+        if vid in values:  # a BETWEEN range may hold versions of no interest
+            values[vid] = got
+    return values
+
+
 def _batch_records(session: Session, ids: list[int], with_ids: bool) -> list[dict[str, Any]]:
     # Core rows, not ORM objects: at 100,000 versions x 200 values the ORM alone takes minutes.
     conn = session.connection()
-    values: dict[int, dict[str, float | None]] = {i: {} for i in ids}
-    for vid, key, value in _raw_values(conn, ids):
-        if vid in values:
-            values[vid][key] = value
+    values = _batch_values(conn, ids)
     checks: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     for vid, rule, ok, detail in conn.execute(
         select(CheckResult.version_id, CheckResult.rule, CheckResult.ok, CheckResult.detail)

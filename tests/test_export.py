@@ -74,3 +74,26 @@ def test_codebook_lists_every_key_with_label_and_templates() -> None:
     assert set(book) == set(VALUE_COLUMNS)
     assert book["applications.result.other.no_fee.total"]["templates"] == ["2021"]
     assert book["appeals.review.total"]["label"] == "行政复议 总计"
+
+
+def test_records_do_not_depend_on_the_batching(db: Database, seeded, monkeypatch) -> None:  # noqa: ANN001
+    """Batches of one or two versions (ranges with gaps, lists) give the same records, each with
+    exactly its own values: the grouped value queries must not leak a neighbour's."""
+    import ogi.export
+    from storage.models import ExtractedValue, ReportVersion
+
+    def records(all_versions: bool) -> list[dict]:
+        with db.session() as s:
+            return list(ogi.export.iter_records(s, all_versions=all_versions, with_ids=True))
+
+    whole = {flag: records(flag) for flag in (False, True)}
+    with db.session() as s:
+        stored: dict[tuple[int, int], dict] = {}
+        for report_id, version, key, value in s.query(ReportVersion.report_id, ReportVersion.version,
+                                                       ExtractedValue.key, ExtractedValue.value).join(ExtractedValue):
+            stored.setdefault((report_id, version), {})[key] = value
+    for rec in whole[True]:
+        assert rec["values"] == stored.get((rec["report_id"], rec["version"]), {})
+    for size in (1, 2):
+        monkeypatch.setattr(ogi.export, "BATCH", size)
+        assert {flag: records(flag) for flag in (False, True)} == whole
