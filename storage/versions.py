@@ -252,15 +252,15 @@ def record_reports(
     the others. The result is the same as calling :func:`record_report` for each in order.
     """
     outcomes: list[str | Exception | None] = [None] * len(items)
-    fresh = _certainly_new(session, [c for c, _, _ in items], [s for _, _, s in items])
-    if fresh:
-        try:
+    try:  # a bad record fails the bulk path as a whole: it is then found and reported one by one
+        fresh = _certainly_new(session, [c for c, _, _ in items], [s for _, _, s in items])
+        if fresh:
             with session.begin_nested():
                 _insert_new(session, [items[i] for i in fresh])
             for i in fresh:
                 outcomes[i] = "new"
-        except Exception:  # fall back to one at a time: the bad record is found and reported there
-            logger.exception("bulk insert of %d new reports failed; recording them one by one", len(fresh))
+    except Exception:
+        logger.exception("bulk recording of %d reports failed; recording them one by one", len(items))
     for i, (candidate, run_id, source_id) in enumerate(items):
         if outcomes[i] is not None:
             continue

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from storage.db import Database, url_key
 from storage.models import ChangeEvent, CrawlRun, Document, Report, ReportUrl, ReportVersion, Source, utcnow
-from storage.versions import ReportCandidate, find_report, mark_gone, record_report, touch_report, withdraw_unseen
+from storage.versions import (
+    ReportCandidate, find_report, mark_gone, record_report, record_reports, touch_report, withdraw_unseen,
+)
 
 PAGE = "http://127.0.0.1/art/2021/1/20/art_1_2.html"
 
@@ -207,3 +209,33 @@ def test_withdraw_unseen_counts_what_a_killed_run_saw(db: Database) -> None:
         s.get(CrawlRun, resumed).stats = {"resumed_from": killed}
         assert withdraw_unseen(s, src, resumed, s.get(CrawlRun, resumed).started_at) == 0
         assert find_report(s, PAGE).status == "current"
+
+
+def test_record_reports_in_one_batch_equals_recording_them_in_turn(db: Database) -> None:
+    """New reports go in together; repeats within the batch, known reports and a bad record take
+    the one-by-one path, in order; the bad one is returned as its error and loses nothing else."""
+    src, run = _source_and_run(db)
+    url = "http://127.0.0.1/art/2021/1/20/art_1_{}.html".format
+    with db.session() as s:
+        record_report(s, _candidate("a" * 64, url=url("a")), run_id=run, source_id=src)
+    items = [
+        _candidate("b" * 64, url=url("b")),  # new
+        _candidate("c" * 64, url=url("c")),  # new
+        _candidate("a" * 64, 1, url=url("a")),  # known, same bytes
+        _candidate("d" * 64, 2, url=url("a")),  # known, new bytes
+        _candidate("e" * 64, url=url("e")),  # new ...
+        _candidate("e" * 64, 1, url=url("e")),  # ... and seen again in the same batch
+    ]
+    with db.session() as s:
+        assert record_reports(s, [(c, run, src) for c in items]) == ["new", "new", "unchanged", "changed", "new", "unchanged"]
+    bad = _candidate(None, url=url("f"))  # type: ignore[arg-type]  # a version needs its sha256
+    with db.session() as s:
+        outcomes = record_reports(s, [(_candidate("g" * 64, url=url("g")), run, src), (bad, run, src)])
+    assert outcomes[0] == "new" and isinstance(outcomes[1], Exception)
+    with db.session() as s:
+        versions = {(r.url.rsplit("_", 1)[1], v.version, v.sha256[0])
+                    for r, v in s.execute(select(Report, ReportVersion).join(ReportVersion))}
+        assert versions == {("a.html", 1, "a"), ("a.html", 2, "d"), ("b.html", 1, "b"), ("c.html", 1, "c"), ("e.html", 1, "e"),
+                            ("g.html", 1, "g")}
+        assert s.scalar(select(func.count()).select_from(ReportUrl)) == 5
+    assert sorted(_events(db)) == ["new"] * 5 + ["revised"]
