@@ -33,6 +33,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from ogi import export  # noqa: E402
 from ogi.config import Settings  # noqa: E402
 from storage.db import Database  # noqa: E402
+from storage.search import compact_index  # noqa: E402
 from web.app import create_app  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "web_perf.txt"
@@ -108,10 +109,22 @@ def _p95(ms: list[float]) -> float:
     return statistics.quantiles(ms, n=20)[-1] if len(ms) >= 20 else max(ms)
 
 
+def _compact(db: Database) -> str:
+    """Merge the search index's segments, as ``ogi serve`` does over its first minutes."""
+    t0, merges = time.perf_counter(), 0
+    while True:
+        with db.session() as session:
+            if not compact_index(session):
+                break
+        merges += 1
+    return f"; search index merged: {merges} steps, {time.perf_counter() - t0:.0f} s" if merges else ""
+
+
 def bench_backend(name: str, url: str, versions: int, runs: int) -> list[str]:
     lines = [f"== {name}: {url.split('@')[-1]}"]
-    lines.append(f"archive: {versions} versions ({_ensure_archive(url, versions)})")
+    note = _ensure_archive(url, versions)
     db = Database(url)
+    lines.append(f"archive: {versions} versions ({note}{_compact(db)})")
     settings = Settings(data_dir=tempfile.mkdtemp(prefix="ogi-web-perf-"), database_url=url)
     queries = _pick_queries(db)
     with TestClient(create_app(settings, db)) as client:

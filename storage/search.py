@@ -212,6 +212,32 @@ def sync_index(session: Session, *, batch: int = 500) -> int:
     return done
 
 
+#: Leaf pages merged per FTS5 table per call of :func:`compact_index` (~0.4 s of work).
+MERGE_PAGES = 2000
+
+
+def compact_index(session: Session, *, pages: int = MERGE_PAGES) -> bool:
+    """Merge a little of the SQLite FTS5 indexes' segments; return True while work remains.
+
+    Why: every small write (a night's extractions, each sync) adds an FTS5 segment and a
+    search reads every segment. At 100,000 versions in ~10 segments, probing one version for a
+    2-character term took 100-800 us; merged into one segment, 30 us, and a year/region
+    filtered search fell from 220 to 120 ms. ``'optimize'`` merges in one go but holds the
+    write lock for ~15 s at that size, so ``ogi serve`` calls this on each sync tick instead:
+    a bounded ``'merge'`` with a negative page count is FTS5's incremental optimize, done
+    when it changes fewer than two rows. PostgreSQL's GIN indexes need nothing here.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    raw = session.connection().connection.driver_connection
+    remaining = False
+    for name in _FTS:
+        before = raw.total_changes
+        session.execute(text(f"INSERT INTO {name}({name}, rank) VALUES ('merge', :pages)"), {"pages": -pages})
+        remaining |= raw.total_changes - before >= 2
+    return remaining
+
+
 # --------------------------------------------------------------------------- querying
 
 @dataclass

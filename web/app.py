@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from ogi.config import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.search import sync_index
+from storage.search import compact_index, sync_index
 from web import admin, api, downloads, pages
 from web.cache import TTLCache
 
@@ -39,6 +39,8 @@ def _sync(db: Database) -> None:
     try:
         with db.session() as session:
             sync_index(session)
+        with db.session() as session:
+            compact_index(session)
     except Exception:  # a locked or unreachable database must not take the web server down
         logger.exception("search index sync failed; will retry")
 
