@@ -220,9 +220,9 @@ def compact_index(session: Session, *, pages: int = MERGE_PAGES) -> bool:
     """Merge a little of the SQLite FTS5 indexes' segments; return True while work remains.
 
     Why: every small write (a night's extractions, each sync) adds an FTS5 segment and a
-    search reads every segment. At 100,000 versions in ~10 segments, probing one version for a
-    2-character term took 100-800 us; merged into one segment, 30 us, and a year/region
-    filtered search fell from 220 to 120 ms. ``'optimize'`` merges in one go but holds the
+    search reads every segment. At 100,000 versions in ~10 segments, looking up one version
+    for a 2-character term took 100-800 us, merged into one segment 30 us; a year/region
+    filtered search went from ~140 to ~120 ms. ``'optimize'`` merges in one go but holds the
     write lock for ~15 s at that size, so ``ogi serve`` calls this on each sync tick instead:
     a bounded ``'merge'`` with a negative page count is FTS5's incremental optimize, done
     when it changes fewer than two rows. PostgreSQL's GIN indexes need nothing here.
