@@ -19,7 +19,7 @@ from storage.blobs import BlobStore
 from storage.db import Database
 
 # Fixtures of the seeded archive (web, API, search, export tests) live beside their seeding code.
-pytest_plugins = ["tests.seeding"]
+pytest_plugins = ["tests.seeding", "tests.mail"]
 
 PG_SERVER = os.environ.get("OGI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 FIXTURES = Path(__file__).parent / "fixtures"

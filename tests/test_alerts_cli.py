@@ -22,7 +22,7 @@ from ogi.cli import main
 from ogi.config import Settings
 from storage.db import Database
 from storage.models import ReportVersion, Subscription, utcnow
-from test_alerts import SENDER, Collector, add_report, free_port, smtp_port, start_smtp, sub  # noqa: F401 - smtp_port is a fixture
+from tests.mail import SENDER, Collector, add_report, free_port, start_smtp, sub
 
 
 @pytest.fixture
