@@ -36,14 +36,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ogi.processes import pid_alive
-from storage.db import Database
-from storage.models import Blob, CrawlRun, Document, Fetch, FrontierEntry, ReportUrl, Source, utcnow
+from storage.db import Database, url_key
+from storage.models import Blob, CrawlRun, Document, Fetch, FrontierEntry, Report, ReportUrl, ReportVersion, Source, utcnow
 from storage.versions import ReportCandidate, mark_gone, record_reports, touch_report, withdraw_unseen
 
 logger = logging.getLogger(__name__)
 
 STALE_HEARTBEAT = timedelta(minutes=10)
 ERROR_OUTCOMES = frozenset({"error", "blocked"})
+
+
+@dataclass(frozen=True)
+class HostedReport:
+    """An attachment report as last found on its page: what a page answering 304 still links to."""
+
+    document_url: str
+    title: str
+    published_at: str | None
 
 
 @dataclass
@@ -61,6 +70,7 @@ class RunInfo:
     pending: list[dict[str, Any]] = field(default_factory=list)  # frontier rows to schedule again
     done_keys: set[str] = field(default_factory=set)  # url keys not to fetch again
     validators: dict[str, tuple[str, str]] = field(default_factory=dict)  # url key -> (etag, last-modified)
+    hosted: dict[str, list[HostedReport]] = field(default_factory=dict)  # page url key -> its attachment reports
     nav_keys: set[str] = field(default_factory=set)  # navigation pages that answered 2xx before
 
 
@@ -123,7 +133,8 @@ class CrawlState:
                 self._resume(session, info, previous)
                 run.stats = {**run.stats, "resumed_from": previous.id}
             if self.kind == "incremental":
-                info.validators = self._validators(session, info.source_id)
+                info.hosted = self._hosted(session, info.source_id)
+                info.validators = self._validators(session, info.source_id, pages=list(info.hosted))
             if info.source_id is not None:
                 info.nav_keys = set(session.scalars(sa.select(Document.url_key).where(
                     Document.source_id == info.source_id, Document.kind.in_(("home", "hub", "listing")),
@@ -168,16 +179,34 @@ class CrawlState:
         previous.stats = {**(previous.stats or {}), "resumed_by": info.run_id}
         logger.info("resuming run %s: %d pending, %d done", previous.id, len(info.pending), len(info.done_keys))
 
-    def _validators(self, session: Session, source_id: int | None) -> dict[str, tuple[str, str]]:
-        """HTTP validators of documents that are known reports, for conditional re-requests."""
-        query = (
-            sa.select(Document.url_key, Document.etag, Document.last_modified)
-            .join(ReportUrl, ReportUrl.url_key == Document.url_key)
-            .where(sa.or_(Document.etag != "", Document.last_modified != ""))
-        )
+    def _hosted(self, session: Session, source_id: int | None) -> dict[str, list[HostedReport]]:
+        """The current attachment reports of the source, by the url key of the page they were found on."""
+        newest = (sa.select(ReportVersion.published_at).where(ReportVersion.report_id == Report.id)
+                  .order_by(ReportVersion.version.desc()).limit(1).scalar_subquery())
+        query = sa.select(Report.source_url, Report.document_url, Report.title, newest).where(
+            Report.document_url.is_not(None), Report.status == "current")
         if source_id is not None:
-            query = query.where(Document.source_id == source_id)
-        return {key: (etag, lm) for key, etag, lm in session.execute(query)}
+            query = query.where(Report.source_id == source_id)
+        hosted: dict[str, list[HostedReport]] = {}
+        for page, document_url, title, published_at in session.execute(query):
+            hosted.setdefault(url_key(page), []).append(HostedReport(document_url, title, published_at))
+        return hosted
+
+    def _validators(self, session: Session, source_id: int | None, pages: list[str]) -> dict[str, tuple[str, str]]:
+        """HTTP validators for conditional re-requests: of documents that are known reports, and
+        of the pages (url keys) that host attachment reports. Why: an unchanged page answers 304
+        and its reports are requested from what was found on it last time (``RunInfo.hosted``),
+        so a night re-reads only listings and what changed."""
+        columns = (Document.url_key, Document.etag, Document.last_modified)
+        has_validator = sa.or_(Document.etag != "", Document.last_modified != "")
+        reports = sa.select(*columns).join(ReportUrl, ReportUrl.url_key == Document.url_key).where(has_validator)
+        if source_id is not None:
+            reports = reports.where(Document.source_id == source_id)
+        found = {key: (etag, lm) for key, etag, lm in session.execute(reports)}
+        for start in range(0, len(pages), 500):
+            chunk = sa.select(*columns).where(has_validator, Document.url_key.in_(pages[start:start + 500]))
+            found.update((key, (etag, lm)) for key, etag, lm in session.execute(chunk))
+        return found
 
     # -- queued writes --------------------------------------------------------------------
 

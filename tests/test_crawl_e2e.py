@@ -179,6 +179,8 @@ def test_killed_crawl_resumes_then_incremental_recrawl_asks_conditionally(portal
     summary = crawl(urls, db_url, tmp_path, "--kind", "incremental")
     conditional = [e for e in server.log.entries() if {"If-None-Match", "If-Modified-Since"} & set(e.headers)]
     assert conditional and all(e.status == 304 for e in conditional)
+    hosting = {r.page_url for r in truth.reports if r.url != r.page_url}  # article pages with an attachment
+    assert hosting and hosting <= {e.url for e in conditional}  # unchanged: 304, and their attachments still asked
     assert summary["not_modified"] == len(conditional)
     assert summary["reports_new"] == summary["reports_changed"] == 0
     with db.session() as s:

@@ -188,8 +188,12 @@ class ReportsSpider(scrapy.Spider):
         run = self.state.runs[ctx["run_id"]]
         final = "done"
         try:
+            if fetch is not None and fetch.outcome == "not_modified":
+                if ctx.get("role") != "attachment":
+                    yield from self._unchanged_page(response, ctx, run)
+                return
             if fetch is None or fetch.outcome != "ok":
-                final = "done" if fetch is not None and fetch.outcome == "not_modified" else "error"
+                final = "error"
                 return
             content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
             if ctx.get("role") == "attachment":
@@ -215,6 +219,17 @@ class ReportsSpider(scrapy.Spider):
             yield from self._report_page(response, ctx, run, page, scored, title)
             return
         yield from self._navigate(response, ctx, run, page, scored, report_links)
+
+    def _unchanged_page(self, response: Response, ctx: dict[str, Any], run: RunInfo) -> Iterator[Request]:
+        """A page that answered 304: its attachment reports, as found on it last time, are
+        requested again (conditionally), so they count as seen and a replaced file is caught."""
+        for hosted in run.hosted.get(ctx["key"], ()):
+            request = self._request(run, hosted.document_url, {
+                "role": "attachment", "depth": ctx.get("depth", 0) + 1, "score": 100, "source_url": response.url,
+                "title": hosted.title, "published_at": hosted.published_at,
+            })
+            if request is not None:
+                yield request
 
     def _report_page(self, response: Response, ctx: dict[str, Any], run: RunInfo, page: Page,
                      scored: list[Any], title: str) -> Iterator[Any]:

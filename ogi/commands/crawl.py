@@ -33,7 +33,7 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
 @db_option
 @click.option("--max-pages", type=int, default=None, help="Stop after this many responses.")
 @click.option("--kind", type=click.Choice(["manual", "incremental", "full"]), default="manual", show_default=True,
-              help="incremental: re-request known reports conditionally (ETag / Last-Modified).")
+              help="incremental: re-request known reports and the pages they are on conditionally (ETag / Last-Modified).")
 @click.option("-s", "--set", "setting", multiple=True, metavar="NAME=VALUE", help="Any Scrapy setting, as with `scrapy crawl -s`.")
 @click.option("--no-extract", is_flag=True, help="Leave new versions pending extraction (a worker does it later).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
