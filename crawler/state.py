@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ogi.processes import pid_alive
-from storage.db import Database, url_key
+from storage.db import Database, chunks, url_key
 from storage.models import Blob, CrawlRun, Document, Fetch, FrontierEntry, Report, ReportUrl, ReportVersion, Source, utcnow
 from storage.versions import ReportCandidate, mark_gone, record_reports, touch_report, withdraw_unseen
 
@@ -203,9 +203,9 @@ class CrawlState:
         if source_id is not None:
             reports = reports.where(Document.source_id == source_id)
         found = {key: (etag, lm) for key, etag, lm in session.execute(reports)}
-        for start in range(0, len(pages), 500):
-            chunk = sa.select(*columns).where(has_validator, Document.url_key.in_(pages[start:start + 500]))
-            found.update((key, (etag, lm)) for key, etag, lm in session.execute(chunk))
+        for chunk in chunks(pages):
+            hosts = sa.select(*columns).where(has_validator, Document.url_key.in_(chunk))
+            found.update((key, (etag, lm)) for key, etag, lm in session.execute(hosts))
         return found
 
     # -- queued writes --------------------------------------------------------------------

@@ -5,11 +5,14 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -17,6 +20,11 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 def url_key(url: str) -> str:
     """A fixed-length key for a URL, so unique indexes work for URLs of any length."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def chunks(values: list[T], size: int = 500) -> list[list[T]]:
+    """``values`` in lists of ``size``: IN lists short enough for any database's parameter limit."""
+    return [values[i:i + size] for i in range(0, len(values), size)]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API objects

@@ -38,7 +38,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ogi.chinese import normalize_label
-from storage.db import url_key
+from storage.db import chunks, url_key
 from storage.models import ChangeEvent, CrawlRun, Document, Report, ReportUrl, ReportVersion, utcnow
 
 logger = logging.getLogger(__name__)
@@ -283,19 +283,15 @@ def _identity_keys(c: ReportCandidate, source_id: int | None) -> list[tuple[Any,
     return keys
 
 
-def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
-    return [values[i:i + size] for i in range(0, len(values), size)]
-
-
 def _known_keys(session: Session, wanted: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
     """Which of the identity keys ``wanted`` an existing report already has (a few IN queries)."""
     by_kind: dict[str, list[tuple[Any, ...]]] = {}
     for key in wanted:
         by_kind.setdefault(key[0], []).append(key)
     known: set[tuple[Any, ...]] = set()
-    for chunk in _chunks([k[1] for k in by_kind.get("url", [])]):
+    for chunk in chunks([k[1] for k in by_kind.get("url", [])]):
         known.update(("url", k) for k in session.scalars(select(ReportUrl.url_key).where(ReportUrl.url_key.in_(chunk))))
-    for chunk in _chunks(sorted({k[1] for k in by_kind.get("bytes", [])})):
+    for chunk in chunks(sorted({k[1] for k in by_kind.get("bytes", [])})):
         rows = session.execute(select(ReportVersion.sha256, Report.source_id).join(Report, Report.id == ReportVersion.report_id)
                                .where(ReportVersion.sha256.in_(chunk)))
         known.update(("bytes", sha, source) for sha, source in rows)
@@ -306,11 +302,11 @@ def _known_keys(session: Session, wanted: set[tuple[Any, ...]]) -> set[tuple[Any
             query = select(Report.source_id, model.agency, model.report_year)
             if model is ReportVersion:
                 query = query.join(ReportVersion, ReportVersion.report_id == Report.id)
-            for chunk in _chunks(agencies):
+            for chunk in chunks(agencies):
                 rows = session.execute(query.where(Report.source_id.in_(sources), model.agency.in_(chunk)))
                 known.update(("what", *row) for row in rows)
     page = by_kind.get("page", [])
-    for chunk in _chunks(sorted({k[2] for k in page})):
+    for chunk in chunks(sorted({k[2] for k in page})):
         rows = session.execute(select(Report.source_id, Report.source_url, Report.title).where(
             Report.source_url.in_(chunk), Report.document_url.is_not(None)))
         known.update(("page", source, url, normalize_label(title)) for source, url, title in rows)
