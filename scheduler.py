@@ -10,16 +10,25 @@ Why it looks like this:
   was off runs each missed job once (``coalesce``) if it is still within its misfire grace.
 - Jobs are synchronised from the ``sources`` table on every start without touching the
   ``next_run_time`` of unchanged jobs: replacing them would silently drop missed runs.
-- Each run is ``ogi crawl --source NAME --kind incremental|full`` in a subprocess, because
-  Twisted's reactor cannot be restarted inside one process.
+- Due sources are crawled in batches (``Settings.nightly_batch_size``, :mod:`flow.nightly`):
+  one ``ogi crawl --source A --source B … --kind incremental|full`` subprocess per batch
+  (Twisted's reactor cannot be restarted inside one process), each source with its own run,
+  politeness per host and budget; the after-crawl flow runs once per batch. ``--once`` plans
+  the batches from everything due; the long-running scheduler keeps one job per source (so
+  each keeps its own coalescing and misfire grace) whose firing only *collects* the source:
+  what fires within :data:`COLLECT_WINDOW_S` of the first is planned into batches together,
+  which run on a few local threads, or are queued when ``queue_url`` is set (``ogi worker``
+  runs them).
 - Never two runs of one source at once, across processes too: a lock per source
   (``pg_try_advisory_lock`` on PostgreSQL, ``flock`` on a file beside the SQLite database) is
   held for the whole run, and a source with a ``running`` CrawlRun whose process is alive
   (e.g. a manual ``ogi crawl``) is not started again. A refused run is retried later by a
   one-off job, so a yearly sweep is not lost because the nightly run was still going.
-- After a run the value diffs of revisions are added to the outbox events
-  (:func:`storage.diff.complete_revision_details`) and the alerts are sent
-  (``alerts.send.send_pending``); what happened is recorded in the run's ``stats``.
+- Extraction runs beside a batch's crawl (``Settings.extract_workers`` processes, or
+  ``ogi.extract_beside`` jobs on the queue), so it is not on the crawl's path; after the batch
+  the after-crawl flow (:func:`flow.after_crawl.after_crawl`: the last extractions, value
+  diffs of revisions, search index, alerts) runs once for all its runs (one digest per
+  subscriber per batch); what happened is recorded in each run's ``stats``.
 
 Schedules (all per source, in ``Source.overrides["schedule"]``, defaults from Settings)::
 
@@ -38,7 +47,6 @@ import argparse
 import dataclasses
 import fcntl
 import hashlib
-import importlib.util
 import json
 import logging
 import re
@@ -47,7 +55,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -62,10 +71,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import func, select
 
-from ogi.config import Settings, load_settings
+from domain.config import Settings, load_settings
+from flow.nightly import Batch, crawl_command, plan_batches, run_batch
 from storage.db import Database
-from storage.diff import complete_revision_details
-from storage.models import CrawlRun, Source, utcnow
+from storage.fixity import audit
+from storage.models import Source
 from storage.runs import live_runs
 
 logger = logging.getLogger("scheduler")
@@ -73,8 +83,12 @@ logger = logging.getLogger("scheduler")
 JOBSTORE_TABLE = "apscheduler_jobs"
 JOB_FUNC = "scheduler:run_source_job"  # by name, so stored jobs load in any process
 JOB_PREFIX = "crawl:"
+FIXITY_JOB, FIXITY_FUNC = "fixity:monthly", "scheduler:run_fixity_job"
 DEFAULT_GRACE_HOURS = {"incremental": 6, "full": 7 * 24}
 RETRY_DELAY = timedelta(minutes=20)
+# The long-running scheduler's jobs due at one time fire within milliseconds of each other;
+# what fires within this many seconds of the first is batched together.
+COLLECT_WINDOW_S = 5.0
 # Full sweeps are spread over the first 28 days of the month and the small hours, so the
 # portals of one province are not all swept at once.
 STAGGER_DAYS, STAGGER_HOURS = 28, 6
@@ -203,7 +217,39 @@ def sync_jobs(scheduler: BackgroundScheduler, db: Database, settings: Settings, 
         result.removed.append(job.id)
     for spec in wanted.values():
         _sync_one(scheduler, spec, now, result)
+    _sync_fixity(scheduler, settings, now, result)
     return result
+
+
+def _sync_fixity(scheduler: BackgroundScheduler, settings: Settings, now: datetime, result: SyncResult) -> None:
+    """The monthly fixity audit of a rotating sample (``fixity_cron``, ``fixity_sample``)."""
+    job = scheduler.get_job(FIXITY_JOB)
+    if not settings.fixity_cron:
+        if job is not None:
+            scheduler.remove_job(FIXITY_JOB)
+            result.removed.append(FIXITY_JOB)
+        return
+    trigger = crontab(settings.fixity_cron, ZoneInfo(settings.timezone))
+    first = trigger.get_next_fire_time(None, now)
+    if job is None:
+        scheduler.add_job(FIXITY_FUNC, trigger=trigger, id=FIXITY_JOB, name="monthly fixity audit",
+                          misfire_grace_time=int(DEFAULT_GRACE_HOURS["full"] * 3600), next_run_time=first)
+        result.added.append(FIXITY_JOB)
+    elif repr(job.trigger) != repr(trigger):
+        scheduler.modify_job(FIXITY_JOB, trigger=trigger, next_run_time=first)
+        result.updated.append(FIXITY_JOB)
+    else:
+        result.kept.append(FIXITY_JOB)
+
+
+def run_fixity(settings: Settings, db: Database) -> dict[str, Any]:
+    """Audit ``fixity_sample`` blobs and WARC files after the last audit's (storage/fixity.py)."""
+    with db.session() as session:
+        result = audit(session, settings.data_dir, sample=settings.fixity_sample)
+    if not result.ok:
+        logger.error("fixity audit: %d problem(s), e.g. %s", len(result.problems), result.problems[0])
+    return {"job": FIXITY_JOB, "ok": result.ok, "blobs": result.blobs, "warc_records": result.warc_records,
+            "problems": len(result.problems)}
 
 
 def _sync_one(scheduler: BackgroundScheduler, spec: JobSpec, now: datetime, result: SyncResult) -> None:
@@ -255,23 +301,12 @@ def advance(scheduler: BackgroundScheduler, due: DueRun, now: datetime) -> None:
         scheduler.modify_job(due.job.id, next_run_time=following)
 
 
-def crawl_command(settings: Settings, source: str, kind: str) -> list[str]:
-    """The subprocess that crawls one source: ``ogi crawl --source NAME --kind KIND --db URL``."""
-    return [sys.executable, "-c", "from ogi.cli import main; main()", "--data-dir", settings.data_dir,
-            "crawl", "--source", source, "--kind", kind, "--db", settings.db_url]
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
-
-
 class Runner:
-    """Runs crawls of sources in subprocesses, one at a time per source, and the steps after them."""
+    """Runs batches of sources in crawl subprocesses (:func:`flow.nightly.run_batch`), never two runs of one source at once."""
 
     def __init__(self, settings: Settings, db: Database | None = None,
-                 command: Callable[[Settings, str, str], list[str]] = crawl_command) -> None:
+                 command: Callable[[Settings, Batch], list[str]] = crawl_command, *,
+                 window: float = COLLECT_WINDOW_S, threads: int = 4) -> None:
         self.settings = settings
         self.db = db or Database(settings.db_url)
         self.command = command
@@ -279,6 +314,11 @@ class Runner:
         self._children: set[subprocess.Popen[bytes]] = set()
         self._children_lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None  # for retry jobs when a run is refused
+        self.window = window
+        self._due: dict[tuple[str, str], None] = {}  # collected (source, kind), in firing order
+        self._due_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._batches = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batch")  # threads start on first use
 
     # -- the guard ---------------------------------------------------------------------------
     @contextmanager
@@ -316,28 +356,89 @@ class Runner:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    # -- one run -------------------------------------------------------------------------------
+    # -- runs ----------------------------------------------------------------------------------
     def run(self, source: str, kind: str) -> dict[str, Any]:
         """Crawl ``source`` now unless it is already being crawled; return what happened."""
-        with self.source_lock(source) as got:
-            busy = not got or self._source_busy(source)
-            if busy:
-                logger.warning("source %s is being crawled already: %s crawl postponed", source, kind)
+        return self.run_batch(Batch(kind, (source,)))[0]
+
+    def run_batch(self, batch: Batch) -> list[dict[str, Any]]:
+        """Crawl the batch's sources in one process, except those being crawled already (retried later).
+
+        One outcome per source; the after-crawl flow ran once for the whole batch.
+        """
+        with ExitStack() as stack:
+            free, skipped = [], []
+            for source in batch.sources:
+                got = stack.enter_context(self.source_lock(source))
+                (free if got and not self._source_busy(source) else skipped).append(source)
+            for source in skipped:
+                logger.warning("source %s is being crawled already: %s crawl postponed", source, batch.kind)
+                self._schedule_retry(source, batch.kind)
+            outcomes = [{"source": s, "kind": batch.kind, "status": "skipped", "reason": "already running"} for s in skipped]
+            if free:
+                result = run_batch(self.settings, self.db, dataclasses.replace(batch, sources=tuple(free)),
+                                   command=self.command, started_process=self._track, stopping=self.stopping)
+                with self._children_lock:
+                    self._children = {p for p in self._children if p.poll() is None}
+                outcomes += result.outcomes()
+        order = {s: i for i, s in enumerate(batch.sources)}
+        return sorted(outcomes, key=lambda o: order[o["source"]])
+
+    # -- the long-running scheduler's due jobs ---------------------------------------------------
+    def collect(self, source: str, kind: str) -> dict[str, Any]:
+        """A job fired: note the due crawl; what fires within ``window`` s of the first is batched together.
+
+        The job returns at once instead of crawling in APScheduler's thread, so every source
+        due at 02:00 joins the same batches whatever the size of the scheduler's thread pool.
+        """
+        with self._due_lock:
+            self._due[(source, kind)] = None
+            if self._timer is None and not self.stopping.is_set():
+                self._timer = threading.Timer(self.window, self._dispatch)
+                self._timer.daemon = True
+                self._timer.start()
+        return {"source": source, "kind": kind, "status": "collected"}
+
+    def _dispatch(self) -> None:
+        """Plan the collected crawls into batches and queue them (``queue_url``) or run them here."""
+        with self._due_lock:
+            due, self._due, self._timer = list(self._due), {}, None
+        if self.stopping.is_set() or not due:
+            return
+        try:
+            batches = plan_batches(self.db, due, self.settings.nightly_batch_size)
+            if self.settings.queue_url:  # procrastinate imported only then
+                from flow.jobs import defer_batches
+
+                defer_batches(self.settings, batches)
+                logger.info("queued %d batch(es) of %d due crawl(s)", len(batches), len(due))
+                return
+        except Exception as exc:  # noqa: BLE001 - the database or the queue is down (any driver error): each crawl is retried later
+            logger.error("could not plan or queue %d due crawl(s), each retried in %s: %s", len(due), RETRY_DELAY, exc)
+            for source, kind in due:
                 self._schedule_retry(source, kind)
-                return {"source": source, "kind": kind, "status": "skipped", "reason": "already running"}
-            return self._run_locked(source, kind)
+            return
+        for batch in batches:
+            self._batches.submit(self._run_logged, batch)
+
+    def _run_logged(self, batch: Batch) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            for outcome in self.run_batch(batch):
+                logger.info("%s crawl of %s: %s", outcome["kind"], outcome["source"], outcome.get("status") or
+                            f"exit status {outcome.get('returncode')}")
+        except Exception:  # nobody waits on this thread: the reason goes to the log, and the runs say what was done
+            logger.exception("%s batch of %d source(s) failed", batch.kind, len(batch.sources))
+
+    def _track(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._children_lock:
+            self._children.add(proc)
 
     def _source_busy(self, source: str) -> bool:
         with self.db.session() as session:
             row = session.scalars(select(Source).where(Source.name == source)).first()
             return bool(row and live_runs(session, row.id))
-
-    def _crawl_settings(self, source: str) -> list[str]:
-        """``-s NAME=VALUE`` for the source's ``schedule.crawl_settings`` (e.g. a slower portal's delay)."""
-        with self.db.session() as session:
-            row = session.scalars(select(Source).where(Source.name == source)).first()
-            extra = ((row.overrides or {}).get("schedule") or {}).get("crawl_settings") or {} if row else {}
-        return [arg for name, value in extra.items() for arg in ("-s", f"{name}={value}")]
 
     def _schedule_retry(self, source: str, kind: str) -> None:
         if self.scheduler is None or self.stopping.is_set():
@@ -346,71 +447,6 @@ class Runner:
         self.scheduler.add_job(JOB_FUNC, trigger=DateTrigger(when), id=f"{JOB_PREFIX}{source}:{kind}:retry",
                                kwargs={"source": source, "kind": kind, "retry": True}, replace_existing=True,
                                misfire_grace_time=int(3600 * DEFAULT_GRACE_HOURS[kind]), name=f"retry {kind} crawl of {source}")
-
-    def _run_locked(self, source: str, kind: str) -> dict[str, Any]:
-        started = utcnow()
-        log_path = Path(self.settings.data_dir) / "logs" / f"crawl-{source}-{kind}-{started:%Y%m%dT%H%M%S}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        logger.info("starting %s crawl of %s (log: %s)", kind, source, log_path)
-        command = self.command(self.settings, source, kind) + self._crawl_settings(source)
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-            with self._children_lock:
-                self._children.add(proc)
-            try:
-                returncode = proc.wait()
-            finally:
-                with self._children_lock:
-                    self._children.discard(proc)
-        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-        run_id = self._settle_run(source, kind, proc.pid, started, returncode, tail)
-        outcome = {"source": source, "kind": kind, "run_id": run_id, "returncode": returncode, "log": str(log_path)}
-        if not self.stopping.is_set():
-            outcome.update(self.after_run(run_id))
-        return outcome
-
-    def _settle_run(self, source: str, kind: str, pid: int, started: datetime, returncode: int, tail: str) -> int:
-        """The CrawlRun of the subprocess, marked finished/failed/interrupted; created if the crawl made none."""
-        with self.db.session() as session:
-            src = session.scalars(select(Source).where(Source.name == source)).first()
-            query = select(CrawlRun).where(CrawlRun.started_at >= started - timedelta(seconds=5))
-            if src is not None:
-                query = query.where(CrawlRun.source_id == src.id)
-            runs = session.scalars(query.order_by(CrawlRun.id)).all()
-            run = next((r for r in runs if r.pid == pid), runs[-1] if runs else None)
-            if run is None:
-                run = CrawlRun(source_id=src.id if src else None, kind=kind, status="failed", started_at=started,
-                               finished_at=utcnow(), pid=pid, message=f"crawl exited with {returncode} before recording a run: {tail[-500:]}")
-                session.add(run)
-            elif run.status == "running":
-                run.status = "interrupted" if self.stopping.is_set() or returncode < 0 else ("finished" if returncode == 0 else "failed")
-                run.finished_at = run.finished_at or utcnow()
-                if returncode != 0:
-                    run.message = (run.message + "\n" if run.message else "") + f"exit status {returncode}"
-            run.stats = {**(run.stats or {}), "scheduler": {"returncode": returncode, "kind": kind}}
-            session.flush()
-            return run.id
-
-    def after_run(self, run_id: int) -> dict[str, Any]:
-        """Add value diffs to the run's revision events, then send alerts; record both in the run's stats."""
-        stats: dict[str, Any] = {}
-        with self.db.session() as session:
-            stats["revisions_described"] = complete_revision_details(session, run_id=run_id)
-        if importlib.util.find_spec("alerts.send") is None:
-            stats["alerts"] = {"skipped": "alerts.send is not installed"}
-        else:
-            try:
-                from alerts.send import send_pending
-
-                stats["alerts"] = _jsonable(send_pending(self.db, self.settings, run_id=run_id))
-            except Exception as exc:  # noqa: BLE001 - any failure is recorded and shown by `ogi runs`
-                logger.exception("sending alerts after run %s failed", run_id)
-                stats["alerts_error"] = f"{type(exc).__name__}: {exc}"
-        with self.db.session() as session:
-            run = session.get(CrawlRun, run_id)
-            run.stats = {**(run.stats or {}), **stats}
-        return stats
 
     # -- stopping ------------------------------------------------------------------------------
     def terminate(self) -> list[subprocess.Popen[bytes]]:
@@ -423,30 +459,38 @@ class Runner:
         return children
 
     def stop(self, timeout: float = 30) -> None:
-        """Terminate running crawls (SIGTERM, then SIGKILL after ``timeout``); their runs end ``interrupted``."""
+        """Terminate running crawls (SIGTERM, then SIGKILL after ``timeout``); their runs end ``interrupted``.
+
+        Collected crawls not yet started are dropped (their jobs have moved on; a restart
+        within the misfire grace does not bring them back, as with any run cut short).
+        """
+        with self._due_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._due, self._timer = {}, None
         for proc in self.terminate():
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        self._batches.shutdown(wait=True, cancel_futures=True)
 
 
 _runner: Runner | None = None
 
 
 def run_source_job(source: str, kind: str, retry: bool = False) -> dict[str, Any]:
-    """The function every stored job calls (by name): crawl one source with this process's runner."""
+    """The function every stored job calls (by name): this process's runner batches the source with others due."""
     global _runner
     if _runner is None:
         _runner = Runner(load_settings())
-    return _runner.run(source, kind)
+    return _runner.collect(source, kind)
 
 
-def _parse_now(value: str | None, tz: ZoneInfo) -> datetime:
-    if not value:
-        return datetime.now(tz)
-    when = datetime.fromisoformat(value)
-    return when if when.tzinfo else when.replace(tzinfo=tz)
+def run_fixity_job() -> dict[str, Any]:
+    """The function the stored audit job calls (by name), with this process's runner."""
+    runner = _runner or Runner(load_settings())
+    return run_fixity(runner.settings, runner.db)
 
 
 def run_once(settings: Settings, now: datetime | None = None, runner: Runner | None = None) -> list[dict[str, Any]]:
@@ -459,16 +503,26 @@ def run_once(settings: Settings, now: datetime | None = None, runner: Runner | N
     try:
         now = now or datetime.now(scheduler.timezone)
         sync_jobs(scheduler, runner.db, settings, now)
-        outcomes = []
+        outcomes, jobs = [], {}
         for due in due_runs(scheduler, now):
             advance(scheduler, due, now)
             if due.misfired:
                 logger.warning("job %s missed its run at %s by more than its grace: skipped", due.job.id, due.run_time)
                 outcomes.append({"job": due.job.id, "status": "misfired", "run_time": due.run_time.isoformat()})
                 continue
-            if runner.stopping.is_set():
-                break
-            outcome = runner.run(due.job.kwargs["source"], due.job.kwargs["kind"])
+            if due.job.id == FIXITY_JOB:
+                outcomes.append(run_fixity(settings, runner.db))
+                continue
+            jobs.setdefault((due.job.kwargs["source"], due.job.kwargs["kind"]), due)
+        batches = plan_batches(runner.db, jobs, settings.nightly_batch_size)
+        if settings.queue_url:  # queued; local workers help until the queue is empty (procrastinate imported only then)
+            from flow.jobs import run_on_queue
+
+            done = run_on_queue(settings, runner.db, batches)
+        else:
+            done = [o for batch in batches if not runner.stopping.is_set() for o in runner.run_batch(batch)]
+        for outcome in done:
+            due = jobs[(outcome["source"], outcome["kind"])]
             outcomes.append({"job": due.job.id, "run_time": due.run_time.isoformat(), "missed": due.missed, **outcome})
         return outcomes
     finally:
@@ -476,11 +530,11 @@ def run_once(settings: Settings, now: datetime | None = None, runner: Runner | N
         scheduler.shutdown(wait=False)
 
 
-def serve(settings: Settings, stop: threading.Event | None = None) -> None:
+def serve(settings: Settings, stop: threading.Event | None = None, runner: Runner | None = None) -> None:
     """Run the scheduler until ``stop`` is set (SIGTERM/SIGINT set it in :func:`main`)."""
     global _runner
     stop = stop or threading.Event()
-    runner = _runner = Runner(settings)
+    runner = _runner = runner or Runner(settings)
     scheduler = build_scheduler(settings)
     scheduler.start(paused=True)
     runner.scheduler = scheduler
@@ -500,9 +554,10 @@ def serve(settings: Settings, stop: threading.Event | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python scheduler.py [--once] [--now ISO] [--db URL] [--config FILE] [--data-dir DIR]``."""
     parser = argparse.ArgumentParser(prog="scheduler.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--once", action="store_true", help="run the jobs due now and exit")
-    parser.add_argument("--now", help="with --once: the time to take as now (ISO 8601; default: the clock)")
+    parser.add_argument("--now", type=parse_now, help="with --once: the time to take as now (ISO 8601; default: the clock)")
     parser.add_argument("--db", help="database URL (default: $OGI_DATABASE_URL or the config file)")
     parser.add_argument("--config", help="YAML config file")
     parser.add_argument("--data-dir", help="data directory")
@@ -510,13 +565,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO - 10 * args.verbose, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     settings = load_settings(args.config, database_url=args.db, data_dir=args.data_dir)
-    if args.once:
+    return run(settings, once=args.once, now=args.now)
+
+
+def parse_now(value: str) -> datetime:
+    """``--now``: an ISO 8601 time; without a zone it is taken in the settings' timezone by :func:`run`."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {value!r}") from None
+
+
+def run(settings: Settings, *, once: bool = False, now: datetime | None = None) -> int:
+    """What ``scheduler.py`` and ``ogi scheduler`` run: the jobs due at ``now`` (``once``; one JSON
+    line per outcome, exit status 1 if a crawl failed), or the scheduler until SIGTERM/SIGINT."""
+    if once:
         runner = Runner(settings)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: runner.terminate())
-        outcomes = run_once(settings, _parse_now(args.now, ZoneInfo(settings.timezone)), runner)
+        tz = ZoneInfo(settings.timezone)
+        when = datetime.now(tz) if now is None else now if now.tzinfo else now.replace(tzinfo=tz)
+        outcomes = run_once(settings, when, runner)
         for outcome in outcomes:
-            print(json.dumps(outcome, ensure_ascii=False, default=str))
+            print(json.dumps(outcome, ensure_ascii=False, default=str), flush=True)
         return 1 if any(o.get("returncode") not in (None, 0) for o in outcomes) else 0
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -16,15 +16,15 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.subscriptions import EVENT_KINDS, Filters
-from ogi.config import Settings
-from ogi.schema import KEYS_BY_NAME
-from storage.diff import value_changes
+from alerts.subscriptions import COMPLIANCE_EVENTS, EVENT_KINDS, Filters
+from domain.config import Settings
+from domain.schema import KEYS_BY_NAME
 from storage.models import ChangeEvent, DigestEvent, ExtractedValue, Report, ReportVersion, Subscription
 from storage.versions import latest_version
 
@@ -45,9 +45,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "zh": {
         "subject": "政府信息公开年报提醒：{counts}",
         "count.new": "新发现 {n} 份", "count.revised": "修改 {n} 份", "count.withdrawn": "撤下 {n} 份",
+        "count.missing": "逾期未发布 {n} 份", "count.late": "逾期发布 {n} 份",
         "sep": "，",
         "intro": "以下政府信息公开工作年度报告符合您的订阅条件。",
         "heading.new": "新发现的报告", "heading.revised": "被修改的报告", "heading.withdrawn": "被撤下的报告",
+        "heading.missing": "截止日期已过仍未发布的报告", "heading.late": "逾期发布的报告",
+        "expected": "{agency}{year}年政府信息公开工作年度报告",
+        "note.missing": "截止日期 {deadline}（另有 {grace} 天宽限期）已过，门户网站上仍未发现",
+        "note.late": "{published} 发布，比截止日期 {deadline} 晚 {days} 天",
         "agency": "机关", "region": "地区", "year": "年度", "untitled": "（无标题）",
         "original": "原文", "archived": "存档副本", "page": "报告页面",
         "figures": "主要数字", "changes": "与上一版本相比的变化", "more": "另有 {n} 处变化",
@@ -65,9 +70,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "subject": "OGI annual reports: {counts}",
         "count.new": "{n} new", "count.revised": "{n} revised", "count.withdrawn": "{n} withdrawn",
+        "count.missing": "{n} missing", "count.late": "{n} late",
         "sep": ", ",
         "intro": "These government information disclosure annual reports (政府信息公开工作年度报告) match your subscription.",
         "heading.new": "New reports", "heading.revised": "Revised reports", "heading.withdrawn": "Withdrawn reports",
+        "heading.missing": "Reports not published by the deadline", "heading.late": "Reports published late",
+        "expected": "{agency}: annual report for {year}",
+        "note.missing": "not found on the portal by the deadline {deadline} plus {grace} days' grace",
+        "note.late": "published {published}, {days} days after the deadline {deadline}",
         "agency": "Agency", "region": "Region", "year": "Year", "untitled": "(untitled)",
         "original": "Original", "archived": "Archived copy", "page": "Report page",
         "figures": "Key figures", "changes": "Changes since the previous version", "more": "and {n} more changes",
@@ -88,7 +98,7 @@ class _UriListHeader(UnstructuredHeader):
     """``<uri>, <uri>`` kept verbatim, one per line: RFC 2369 URIs must never become encoded words,
     which is what the default folding does to a token longer than a line."""
 
-    def fold(self, *, policy: Any) -> str:  # noqa: D102
+    def fold(self, *, policy: Any) -> str:
         uris = (part.strip() for part in str(self).split(","))
         return f"{self.name}: " + f",{policy.linesep} ".join(uris) + policy.linesep
 
@@ -157,18 +167,16 @@ def _label(key: str, lang: str) -> str:
     return known.label if (known and lang == "zh") else key
 
 
-def _changes(session: Session, event: ChangeEvent, version: ReportVersion, lang: str) -> list[tuple[str, str, str]]:
-    """(label, old, new) per changed value; nothing when the event made no new version (a return, a move)."""
-    number = (event.details or {}).get("previous_version") or version.version - 1
-    if number == version.version:
-        return []
-    previous = session.execute(
-        select(ReportVersion).where(ReportVersion.report_id == version.report_id, ReportVersion.version == number)
-    ).scalar_one_or_none()
-    if previous is None:
-        return []
-    return [(_label(c.key, lang), _number(c.old, c.old_raw), _number(c.new, c.new_raw))
-            for c in value_changes(session, previous.id, version.id)]
+def _changes(event: ChangeEvent, lang: str) -> tuple[list[tuple[str, str, str]], int]:
+    """(label, old, new) per changed value, and how many changed in all, as the after-crawl flow
+    wrote them into the event (``details["changes"]``, see storage.diff.complete_revision_details).
+
+    Nothing when the event made no new version (a return, a move) or its diff is not written yet.
+    """
+    written = (event.details or {}).get("changes") or {}
+    rows = [(_label(c["key"], lang), _number(c["old"], c.get("old_raw", "")), _number(c["new"], c.get("new_raw", "")))
+            for c in written.get("values", [])]
+    return rows, int(written.get("values_changed", len(rows)))
 
 
 def _notes(event: ChangeEvent, lang: str) -> list[str]:
@@ -187,8 +195,26 @@ def _notes(event: ChangeEvent, lang: str) -> list[str]:
     return notes
 
 
+def compliance_item(event: ChangeEvent, settings: Settings, lang: str) -> Item:
+    """A missing or late report: what was owed, by when, and where to look (the compliance
+    page for a missing one, the report itself for a late one)."""
+    t, d = TEXTS[lang], event.details or {}
+    base = settings.base_url.rstrip("/")
+    late = event.kind == "late"
+    note = t[f"note.{event.kind}"].format(deadline=d.get("deadline"), grace=settings.compliance_grace_days,
+                                          published=d.get("published_at"), days=d.get("days_late"))
+    where = {"year": d.get("report_year"), "region": d.get("region", "")}
+    page = f"/reports/{event.report_id}" if late else f"/compliance?{urlencode(where)}"
+    return Item(kind=event.kind, title=t["expected"].format(agency=d.get("agency", ""), year=d.get("report_year")),
+                agency=d.get("agency", ""), region=d.get("region", ""), year=d.get("report_year"),
+                original_url=(event.report.document_url or event.report.url) if late else "",
+                page_url=f"{base}{page}" if base else "", notes=[note])
+
+
 def build_item(session: Session, event: ChangeEvent, settings: Settings, lang: str) -> Item:
     """Everything a digest says about one event."""
+    if event.kind in COMPLIANCE_EVENTS:
+        return compliance_item(event, settings, lang)
     report: Report = event.report
     version = session.get(ReportVersion, event.version_id) if event.version_id else latest_version(session, report)
     base = settings.base_url.rstrip("/")
@@ -196,7 +222,8 @@ def build_item(session: Session, event: ChangeEvent, settings: Settings, lang: s
         kind=event.kind, title=report.title or (version.title if version else ""),
         agency=report.agency or (version.agency if version else ""), region=report.region or (version.region if version else ""),
         year=report.report_year or (version.report_year if version else None),
-        original_url=(version.document_url or version.source_url) if version else (report.document_url or report.source_url or report.url),
+        original_url=((version.document_url or version.source_url) if version
+                      else (report.document_url or report.source_url or report.url)),
         page_url=f"{base}/reports/{report.id}" if base else "",
         withdrawn_at=report.withdrawn_at.date().isoformat() if (event.kind == "withdrawn" and report.withdrawn_at) else "",
         notes=_notes(event, lang),
@@ -209,8 +236,8 @@ def build_item(session: Session, event: ChangeEvent, settings: Settings, lang: s
     item.figures = _figures(values, lang)
     item.failing = [f"{c.rule}: {c.detail}" if c.detail else c.rule for c in version.checks if not c.ok]
     if event.kind == "revised":
-        changes = _changes(session, event, version, lang)
-        item.changes, item.more_changes = changes[:MAX_CHANGES], max(0, len(changes) - MAX_CHANGES)
+        changes, total = _changes(event, lang)
+        item.changes, item.more_changes = changes[:MAX_CHANGES], max(0, total - MAX_CHANGES)
     return item
 
 

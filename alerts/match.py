@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased, defer
 
-from alerts.subscriptions import Filters
-from ogi.chinese import normalize_label
+from alerts.subscriptions import COMPLIANCE_EVENTS, Filters
+from domain.chinese import normalize_label
 from storage.models import ChangeEvent, CheckResult, Report, ReportVersion, Subscription
 
 DEFER_LIMIT = timedelta(days=1)
@@ -73,7 +73,7 @@ def load_events(session: Session, after_id: int, *, with_text: bool) -> list[Eve
     version_id = func.coalesce(ChangeEvent.version_id, latest)
     rows = session.execute(
         select(ChangeEvent, Report, ReportVersion)
-        .join(Report, Report.id == ChangeEvent.report_id)
+        .outerjoin(Report, Report.id == ChangeEvent.report_id)
         .outerjoin(ReportVersion, ReportVersion.id == version_id)
         .where(ChangeEvent.id > after_id)
         .order_by(ChangeEvent.id)
@@ -86,7 +86,13 @@ def load_events(session: Session, after_id: int, *, with_text: bool) -> list[Eve
     return [_view(event, report, version, failing, with_text) for event, report, version in rows]
 
 
-def _view(event: ChangeEvent, report: Report, v: ReportVersion | None, failing: set[int], with_text: bool) -> EventView:
+def _view(event: ChangeEvent, report: Report | None, v: ReportVersion | None, failing: set[int], with_text: bool) -> EventView:
+    if event.kind in COMPLIANCE_EVENTS:
+        # About the expectation, not the report it points at (for a missing report: last year's).
+        d = event.details or {}
+        return EventView(event_id=event.id, kind=event.kind, region=d.get("region") or "", agency=d.get("agency") or "",
+                         year=d.get("report_year"), extraction_pending=False, created_at=event.created_at)
+    assert report is not None, event.id  # only a missing event may lack a report
     return EventView(
         event_id=event.id, kind=event.kind,
         region=report.region or (v.region if v else ""),

@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from alerts import smtp as smtp_mod
 from alerts.digest import compose_digest, digest_items, new_message_id, sender
 from alerts.match import load_events, select_for
-from ogi.config import Settings
+from domain.config import Settings
 from storage.db import Database
 from storage.models import CrawlRun, Digest, DigestEvent, Subscription, utcnow
 
@@ -68,7 +68,7 @@ MAX_LOGGED_ERRORS = 20
 _REPLY_ERRORS = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
 
 
-class LeaseLost(Exception):
+class LeaseLostError(Exception):
     """Another sender took over this digest; stop without sending the final dot."""
 
 
@@ -109,7 +109,8 @@ def _note_error(summary: dict[str, Any], text: str) -> None:
 
 def _recover(db: Database, now: datetime, summary: dict[str, Any]) -> None:
     with db.session() as s:
-        expired = list(s.scalars(select(Digest).where(Digest.status.in_(("sending", "committing")), Digest.next_attempt_at <= now)))
+        in_flight = Digest.status.in_(("sending", "committing"))
+        expired = list(s.scalars(select(Digest).where(in_flight, Digest.next_attempt_at <= now)))
         for digest in expired:
             if digest.status == "sending":
                 digest.status, digest.next_attempt_at = "pending", None
@@ -135,7 +136,8 @@ def _claim(db: Database, settings: Settings, run_id: int | None, now: datetime, 
         low = min(sub.since_event_id for sub in subs)
         views = load_events(s, low, with_text=any((sub.filters or {}).get("keyword") for sub in subs))
         claimed: dict[int, set[int]] = {}
-        for sub_id, event_id in s.execute(select(DigestEvent.subscription_id, DigestEvent.event_id).where(DigestEvent.event_id > low)):
+        pairs = select(DigestEvent.subscription_id, DigestEvent.event_id).where(DigestEvent.event_id > low)
+        for sub_id, event_id in s.execute(pairs):
             claimed.setdefault(sub_id, set()).add(event_id)
     for sub in subs:
         selection = select_for(sub, views, now, claimed.get(sub.id, set()))
@@ -257,18 +259,18 @@ def _send_one(db: Database, settings: Settings, connection: _Connection, digest_
 
     def committing() -> None:
         if not _move(db, digest_id, ("sending",), status="committing"):
-            raise LeaseLost(f"digest {digest_id} was taken over by another sender")
+            raise LeaseLostError(f"digest {digest_id} was taken over by another sender")
 
     try:
         msg, recipient = _compose(db, settings, digest_id)
         smtp_mod.deliver(connection.get(), msg, sender=sender(settings).addr_spec, recipient=recipient,
                          before_commit=committing)
-    except smtp_mod.Unconfirmed as exc:
+    except smtp_mod.UnconfirmedError as exc:
         connection.drop()
         _move(db, digest_id, ("committing",), status="sent", next_attempt_at=None, last_error=f"unconfirmed: {exc}")
         summary["unconfirmed"] += 1
         _note_error(summary, f"digest {digest_id} to {recipient}: delivery unconfirmed ({exc}), not resent")
-    except LeaseLost as exc:
+    except LeaseLostError as exc:
         connection.drop()
         _note_error(summary, str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure before the dot: nothing delivered, retry later
@@ -290,4 +292,5 @@ def _failed(db: Database, digest_id: int, exc: BaseException, now: datetime, sum
         digest.next_attempt_at = now + backoff(digest.attempts)
         attempts, retry = digest.attempts, digest.next_attempt_at
     summary["failed"] += 1
-    _note_error(summary, f"digest {digest_id} to {recipient}: attempt {attempts} failed ({error}); retry after {retry:%Y-%m-%d %H:%M} UTC")
+    _note_error(summary, f"digest {digest_id} to {recipient}: attempt {attempts} failed ({error}); "
+                         f"retry after {retry:%Y-%m-%d %H:%M} UTC")

@@ -19,7 +19,7 @@ import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
 
-from ogi.config import Settings
+from domain.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ SECURITY_MODES = ("none", "starttls", "ssl")
 TIMEOUT = 60.0  # seconds per SMTP command; a digest send never holds its lease longer than a few of these
 
 
-class Unconfirmed(Exception):
+class UnconfirmedError(Exception):
     """The final dot was sent but no reply was read: the server may or may not have the message."""
 
 
@@ -69,7 +69,7 @@ def deliver(smtp: smtplib.SMTP, msg: EmailMessage, *, sender: str, recipient: st
     """Send ``msg``; ``before_commit`` runs after the body and before the final dot.
 
     Raises an ``smtplib.SMTPException`` (or OSError) when the message was certainly not
-    accepted, :class:`Unconfirmed` when the dot went out but the reply never came. If
+    accepted, :class:`UnconfirmedError` when the dot went out but the reply never came. If
     ``before_commit`` raises, the connection is closed without the dot, so the server drops
     the message, and the exception propagates.
     """
@@ -93,7 +93,7 @@ def deliver(smtp: smtplib.SMTP, msg: EmailMessage, *, sender: str, recipient: st
         smtp.send(b".\r\n")
         code, reply = smtp.getreply()
     except OSError as exc:
-        raise Unconfirmed(f"no reply to the end of DATA: {exc}") from exc
+        raise UnconfirmedError(f"no reply to the end of DATA: {exc}") from exc
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)
 

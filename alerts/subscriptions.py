@@ -22,7 +22,10 @@ from storage.models import ChangeEvent, Digest, Subscription
 
 log = logging.getLogger(__name__)
 
-EVENT_KINDS = ("new", "revised", "withdrawn")
+REPORT_EVENTS = ("new", "revised", "withdrawn")
+#: Compliance events (storage/compliance.py): a body owes a report after deadline + grace, or published it late.
+COMPLIANCE_EVENTS = ("missing", "late")
+EVENT_KINDS = REPORT_EVENTS + COMPLIANCE_EVENTS
 LANGUAGES = ("zh", "en")
 FIRST_REPORT_YEAR = 2008  # the OGI Regulations took effect on 1 May 2008
 
@@ -30,12 +33,12 @@ _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+
 _DOMAIN_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-class InvalidSubscription(ValueError):
+class InvalidSubscriptionError(ValueError):
     """An address, filter, event kind or language that cannot be subscribed (message says why)."""
 
 
 def normalize_email(value: str) -> str:
-    """``user@example.org`` with the domain lower-cased and IDNA-encoded, or InvalidSubscription.
+    """``user@example.org`` with the domain lower-cased and IDNA-encoded, or InvalidSubscriptionError.
 
     Only ASCII local parts are accepted: the envelope then never needs SMTPUTF8, which many
     relays in front of government-facing mailboxes still refuse. Chinese domains
@@ -44,16 +47,16 @@ def normalize_email(value: str) -> str:
     text = (value or "").strip()
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
-        raise InvalidSubscription(f"{value!r} is not an email address (expected name@domain)")
+        raise InvalidSubscriptionError(f"{value!r} is not an email address (expected name@domain)")
     if len(local) > 64 or not _LOCAL_PART.match(local):
-        raise InvalidSubscription(f"{value!r}: the part before @ must be plain ASCII without spaces")
+        raise InvalidSubscriptionError(f"{value!r}: the part before @ must be plain ASCII without spaces")
     try:
         domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise InvalidSubscription(f"{value!r}: {domain!r} is not a valid domain name") from None
+        raise InvalidSubscriptionError(f"{value!r}: {domain!r} is not a valid domain name") from None
     labels = domain.split(".")
     if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels) or len(domain) > 253:
-        raise InvalidSubscription(f"{value!r}: {domain!r} is not a valid domain name (e.g. example.org)")
+        raise InvalidSubscriptionError(f"{value!r}: {domain!r} is not a valid domain name (e.g. example.org)")
     return f"{local}@{domain}"
 
 
@@ -88,7 +91,7 @@ class Filters:
 
 def make_filters(*, region: str | None = None, agency: str | None = None, year: int | None = None,
                  keyword: str | None = None, failing_only: bool = False) -> Filters:
-    """Validated filters; InvalidSubscription names the first bad one."""
+    """Validated filters; InvalidSubscriptionError names the first bad one."""
     return Filters(region=_region(region), agency=_text("agency", agency, 200), year=_year(year),
                    keyword=_text("keyword", keyword, 100), failing_only=bool(failing_only))
 
@@ -98,12 +101,12 @@ def _region(value: str | None) -> str:
         return ""
     parts = [p.strip() for p in value.replace("／", "/").split("/")]
     if not any(parts):
-        raise InvalidSubscription("region is empty (e.g. 浙江省 or 浙江省/杭州市)")
+        raise InvalidSubscriptionError("region is empty (e.g. 浙江省 or 浙江省/杭州市)")
     if not all(parts) or any(re.search(r"[\s%_*?]", p) for p in parts):
-        raise InvalidSubscription(f"region {value!r} must be names separated by '/', e.g. 浙江省/杭州市/富阳区")
+        raise InvalidSubscriptionError(f"region {value!r} must be names separated by '/', e.g. 浙江省/杭州市/富阳区")
     region = "/".join(parts)
     if len(region) > 200:
-        raise InvalidSubscription("region is longer than 200 characters")
+        raise InvalidSubscriptionError("region is longer than 200 characters")
     return region
 
 
@@ -112,9 +115,9 @@ def _text(name: str, value: str | None, limit: int) -> str:
         return ""
     text = value.strip()
     if not text:
-        raise InvalidSubscription(f"{name} is empty")
+        raise InvalidSubscriptionError(f"{name} is empty")
     if len(text) > limit:
-        raise InvalidSubscription(f"{name} is longer than {limit} characters")
+        raise InvalidSubscriptionError(f"{name} is longer than {limit} characters")
     return text
 
 
@@ -123,7 +126,8 @@ def _year(value: int | None) -> int | None:
         return None
     last = date.today().year + 1
     if not FIRST_REPORT_YEAR <= value <= last:
-        raise InvalidSubscription(f"year {value} is outside {FIRST_REPORT_YEAR}-{last} (annual reports began with {FIRST_REPORT_YEAR})")
+        raise InvalidSubscriptionError(
+            f"year {value} is outside {FIRST_REPORT_YEAR}-{last} (annual reports began with {FIRST_REPORT_YEAR})")
     return value
 
 
@@ -133,19 +137,26 @@ def parse_events(value: str | list[str] | tuple[str, ...]) -> list[str]:
     kinds = {item.strip().lower() for item in items if item.strip()}
     unknown = kinds - set(EVENT_KINDS)
     if unknown or not kinds:
-        raise InvalidSubscription(f"events must be some of {', '.join(EVENT_KINDS)} (got {value!r})")
+        raise InvalidSubscriptionError(f"events must be some of {', '.join(EVENT_KINDS)} (got {value!r})")
     return [kind for kind in EVENT_KINDS if kind in kinds]
 
 
 def _language(value: str) -> str:
     lang = (value or "").strip().lower()
     if lang not in LANGUAGES:
-        raise InvalidSubscription(f"language must be one of {', '.join(LANGUAGES)} (got {value!r})")
+        raise InvalidSubscriptionError(f"language must be one of {', '.join(LANGUAGES)} (got {value!r})")
     return lang
 
 
+def new_token() -> str:
+    """A random unsubscribe token (192 bits) that does not begin with "-", which a command line would take for an option."""
+    while (token := secrets.token_urlsafe(24)).startswith("-"):
+        pass
+    return token
+
+
 def subscribe(session: Session, email: str, filters: Filters | None = None, *,
-              events: str | list[str] | tuple[str, ...] = EVENT_KINDS, language: str = "zh") -> Subscription:
+              events: str | list[str] | tuple[str, ...] = REPORT_EVENTS, language: str = "zh") -> Subscription:
     """Create (or return the identical active) subscription; it hears of events from now on."""
     address = normalize_email(email)
     kinds = parse_events(events)
@@ -156,7 +167,7 @@ def subscribe(session: Session, email: str, filters: Filters | None = None, *,
             return existing
     newest = session.execute(select(func.max(ChangeEvent.id))).scalar() or 0
     sub = Subscription(email=address, filters=wanted, events=kinds, language=lang,
-                       token=secrets.token_urlsafe(24), active=True, since_event_id=newest)
+                       token=new_token(), active=True, since_event_id=newest)
     session.add(sub)
     session.flush()
     log.info("subscription %d: %s %s events=%s lang=%s", sub.id, address, wanted, kinds, lang)
@@ -176,7 +187,7 @@ def unsubscribe(session: Session, token_or_email: str) -> int:
     if "@" in key:
         try:
             condition = or_(condition, func.lower(Subscription.email) == normalize_email(key).lower())
-        except InvalidSubscription:
+        except InvalidSubscriptionError:
             pass
     subs = list(session.scalars(select(Subscription).where(condition, Subscription.active)))
     for sub in subs:

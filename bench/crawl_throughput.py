@@ -5,7 +5,7 @@ Reproduce (from the checkout, ~3-6 minutes on a 2-core machine)::
     .venv/bin/python bench/crawl_throughput.py            # 3 rounds, 20 hosts
     .venv/bin/python bench/crawl_throughput.py --rounds 5 --hosts 20 --pg   # PostgreSQL archive
 
-The portal is ``ogi.portal.build_scale_site``: ~3,000 pages (report columns of 30
+The portal is ``portal_simulator.build_scale_site``: ~3,000 pages (report columns of 30
 departments x 4 years, TRS WCM and Hanweb JCMS alternating) on 20 loopback addresses
 127.0.0.2 ... 127.0.0.21, served from this process. Each round runs both crawlers, one
 after the other in alternating order, each in its own process with the same politeness
@@ -63,11 +63,11 @@ def run_bare(urls: list[str], only: set[str]) -> dict[str, float]:
 
         allowed = {urlsplit(u).netloc for u in urls}
 
-        async def start(self):  # noqa: ANN202 - Scrapy API
+        async def start(self):
             for url in urls:
                 yield scrapy.Request(url)
 
-        def parse(self, response):  # noqa: ANN001, ANN202 - Scrapy API
+        def parse(self, response):
             if not isinstance(response, scrapy.http.TextResponse):
                 return
             text = response.text
@@ -86,8 +86,8 @@ def run_bare(urls: list[str], only: set[str]) -> dict[str, float]:
         nonlocal pages
         pages += 1
 
-    settings = {**POLITENESS, "ROBOTSTXT_OBEY": True, "LOG_LEVEL": os.environ.get("BARE_LOG_LEVEL", "WARNING"), "TELNETCONSOLE_ENABLED": False,
-                "USER_AGENT": "bench-bare/1"}
+    settings = {**POLITENESS, "ROBOTSTXT_OBEY": True, "LOG_LEVEL": os.environ.get("BARE_LOG_LEVEL", "WARNING"),
+                "TELNETCONSOLE_ENABLED": False, "USER_AGENT": "bench-bare/1"}
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(BareSpider)
     crawler.signals.connect(count, signal=signals.response_received)
@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="archive into a fresh PostgreSQL database per run")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from ogi.portal import PortalServer, build_scale_site
+    from portal_simulator import PortalServer, build_scale_site
 
     portal = build_scale_site(hosts=args.hosts)
     runs: dict[str, list[dict[str, float]]] = {"ogi": [], "bare": []}
@@ -168,9 +168,9 @@ def main() -> None:
                 result = _bare(urls, only) if which == "bare" else _ogi(urls, args.pg)
                 result["pages_per_second"] = result["pages"] / result["seconds"]
                 runs[which].append(result)
+                reports = f", {result['reports']} reports" if "reports" in result else ""
                 print(f"round {n + 1} {which:4}: {result['pages']} pages in {result['seconds']:.1f} s = "
-                      f"{result['pages_per_second']:.1f} pages/s" + (f", {result['reports']} reports" if "reports" in result else ""),
-                      flush=True)
+                      f"{result['pages_per_second']:.1f} pages/s{reports}", flush=True)
     only.unlink()
     _report(runs, args)
 

@@ -23,26 +23,25 @@ import argparse
 import io
 import platform
 import resource
-import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pdfplumber
 import pypdfium2 as pdfium
 import trafilatura
 
+from domain.chinese import decode_bytes
+from pipelines.document import load_document
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ogi.chinese import decode_bytes  # noqa: E402
-from pipelines.document import load_document  # noqa: E402
-
 FIX = ROOT / "tests" / "fixtures" / "formats"
 RESULTS = ROOT / "bench" / "results" / "extraction_speed.txt"
 
 FORMATS = {
-    "HTML": ["nfra_article_zhejiang_2024_52_rendered.html", "nfra_content_fragment_table.html", "nfra_content_fragment_table2.html"],
+    "HTML": ["nfra_article_zhejiang_2024_52_rendered.html", "nfra_content_fragment_table.html",
+             "nfra_content_fragment_table2.html"],
     "DOCX": ["official_template_2021plus_blank.docx"],
     "PDF": ["huaian_hongze_district_2023.pdf", "huaian_city_gov_2024.pdf"],
     "DOC": ["official_template_2021plus_blank.doc"],
@@ -82,13 +81,15 @@ def report_page() -> bytes:
     doc = load_document((FIX / "huaian_hongze_district_2023.pdf").read_bytes())
     nav = "".join(f'<li><a href="/n/{i}.html">栏目{i} 政务公开 新闻动态</a></li>' for i in range(60))
     paragraphs = "".join(f'<p class="MsoNormal"><span>{escape(line)}</span></p>' for line in doc.text.split("\n"))
-    tables = "".join(to_html(g, m) for g, m in zip(doc.tables, doc.table_merges))
+    tables = "".join(to_html(g, m) for g, m in zip(doc.tables, doc.table_merges, strict=True))
     return (
         '<html><head><meta charset="utf-8"><meta name="ArticleTitle" content="洪泽区人民政府2023年政府信息公开工作年度报告">'
-        '<meta name="PubDate" content="2024-01-31 09:00"><title>洪泽区人民政府2023年政府信息公开工作年度报告_洪泽区人民政府</title></head>'
+        '<meta name="PubDate" content="2024-01-31 09:00">'
+        '<title>洪泽区人民政府2023年政府信息公开工作年度报告_洪泽区人民政府</title></head>'
         f'<body><div class="header"><ul class="nav">{nav}</ul></div><div class="article"><h1>{escape(doc.title)}</h1>'
-        f'<div class="TRS_Editor">{paragraphs}{tables}</div></div><div class="footer">主办：洪泽区人民政府办公室 版权所有</div></body></html>'
-    ).encode("utf-8")
+        f'<div class="TRS_Editor">{paragraphs}{tables}</div></div>'
+        '<div class="footer">主办：洪泽区人民政府办公室 版权所有</div></body></html>'
+    ).encode()
 
 
 def html_inputs() -> list[tuple[str, bytes]]:
@@ -120,29 +121,15 @@ def pdf_engines(scale: float) -> list[str]:
              f"{'tables, path pages':>20}{'load_pdf':>10}{'same lines':>12}"]
     for name in FORMATS["PDF"]:
         data = (FIX / name).read_bytes()
-
-        def pdfium_text():
-            pdf = pdfium.PdfDocument(data)
-            return [page.get_textpage().get_text_range() for page in pdf]
-
-        def plumber_text():
-            with pdfplumber.open(io.BytesIO(data)) as pdf:
-                return [page.extract_text() for page in pdf.pages]
-
-        def plumber_tables(pages=None):
-            with pdfplumber.open(io.BytesIO(data)) as pdf:
-                chosen = pdf.pages if pages is None else [pdf.pages[i] for i in pages]
-                return [page.find_tables() for page in chosen]
-
         pdf = pdfium.PdfDocument(data)
         table_pages = [i for i in range(len(pdf)) if page_layer(pdf[i])[1] >= MIN_TABLE_PATHS]
-        t_pdfium = best_seconds(pdfium_text, repeats)
-        t_plumber = best_seconds(plumber_text, repeats)
-        t_tables = best_seconds(plumber_tables, repeats)
-        t_selected = best_seconds(lambda: plumber_tables(table_pages), repeats)
-        t_load = best_seconds(lambda: load_document(data), repeats)
-        a = {line.replace(" ", "") for page in pdfium_text() for line in page.splitlines() if line.strip()}
-        b = [line.replace(" ", "") for page in plumber_text() for line in page.splitlines() if line.strip()]
+        t_pdfium = best_seconds(partial(pdfium_text, data), repeats)
+        t_plumber = best_seconds(partial(plumber_text, data), repeats)
+        t_tables = best_seconds(partial(plumber_tables, data), repeats)
+        t_selected = best_seconds(partial(plumber_tables, data, table_pages), repeats)
+        t_load = best_seconds(partial(load_document, data), repeats)
+        a = {line.replace(" ", "") for page in pdfium_text(data) for line in page.splitlines() if line.strip()}
+        b = [line.replace(" ", "") for page in plumber_text(data) for line in page.splitlines() if line.strip()]
         same = sum(1 for line in b if line in a) / len(b)
         lines.append(
             f"{name:<36}{len(pdf):>6}{t_pdfium:>12.3f}s{t_plumber:>13.3f}s{t_tables:>15.3f}s"
@@ -150,6 +137,22 @@ def pdf_engines(scale: float) -> list[str]:
         )
     lines += ["", "same lines = share of pdfplumber's text lines (spaces ignored) found verbatim in pypdfium2's text."]
     return lines
+
+
+def pdfium_text(data: bytes) -> list[str]:
+    pdf = pdfium.PdfDocument(data)
+    return [page.get_textpage().get_text_range() for page in pdf]
+
+
+def plumber_text(data: bytes) -> list[str]:
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return [page.extract_text() for page in pdf.pages]
+
+
+def plumber_tables(data: bytes, pages: list[int] | None = None) -> list[list[object]]:
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        chosen = pdf.pages if pages is None else [pdf.pages[i] for i in pages]
+        return [page.find_tables() for page in chosen]
 
 
 def pipeline_vs_trafilatura(scale: float) -> list[str]:
@@ -163,9 +166,9 @@ def pipeline_vs_trafilatura(scale: float) -> list[str]:
              f"{'page':<44}{'trafilatura':>12}{'load_document':>15}{'full':>10}{'ratio full/traf':>17}"]
     for name, data in html_inputs():
         text = decode_bytes(data)[0]
-        t_traf = best_seconds(lambda: trafilatura.extract(text), repeats)
-        t_load = best_seconds(lambda: load_document(data, filename=name), repeats)
-        t_full = best_seconds(lambda: full(data, name), repeats)
+        t_traf = best_seconds(partial(trafilatura.extract, text), repeats)
+        t_load = best_seconds(partial(load_document, data, filename=name), repeats)
+        t_full = best_seconds(partial(full, data, name), repeats)
         lines.append(f"{name:<44}{t_traf:>11.4f}s{t_load:>14.4f}s{t_full:>9.4f}s{t_full / t_traf:>16.1f}x")
     lines += ["", "trafilatura.extract with default options (no tables); the pipeline decodes, runs trafilatura",
               "with include_tables, parses the DOM for tables and meta, then metadata, sections, tables, checks.",

@@ -29,16 +29,14 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from portal_simulator import PortalServer, build_scale_site, build_site
+from portal_simulator.builder import Portal
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import CrawlRun, Fetch, Source
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from sqlalchemy import func, select  # noqa: E402
-
-from ogi.portal import PortalServer, build_scale_site, build_site  # noqa: E402
-from ogi.portal.builder import Portal  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.models import CrawlRun, Fetch, Source  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results" / "incremental_recrawl.txt"
 BOUND = 0.05
 LOCAL = ["-s", "CONCURRENT_REQUESTS=32", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=4", "-s", "DOWNLOAD_DELAY=0",
@@ -87,7 +85,8 @@ def measure(name: str, portal: Portal) -> dict[str, object]:
 
 def report(results: list[dict[str, object]]) -> str:
     lines = ["incremental re-crawl of an unchanged portal: bytes downloaded, night 2 / night 1 (bound <= 5%)",
-             f"measured {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC on this machine; `bench/incremental_recrawl.py`", ""]
+             f"measured {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC on this machine; "
+             "`bench/incremental_recrawl.py`", ""]
     for r in results:
         one, two = r["night1"], r["night2"]
         lines += [

@@ -14,20 +14,21 @@ pool, so that rare (a town: ~10 reports), medium and very common terms all exist
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ogi.schema import keys_for  # noqa: E402
-from storage.db import Database, url_key  # noqa: E402
-from storage.models import CheckResult, ExtractedValue  # noqa: E402
-from storage.search import sync_index  # noqa: E402
+from domain.schema import keys_for
+from storage.db import Database, url_key
+from storage.models import CheckResult, ExtractedValue
+from storage.search import sync_index
 
 PROVINCES = ("北京市 天津市 河北省 山西省 内蒙古自治区 辽宁省 吉林省 黑龙江省 上海市 江苏省 浙江省 安徽省 福建省 江西省 山东省 "
              "河南省 湖北省 湖南省 广东省 广西壮族自治区 海南省 重庆市 四川省 贵州省 云南省 西藏自治区 陕西省 甘肃省 青海省 "
@@ -58,7 +59,7 @@ SENTENCES = (
 )
 HEADINGS = ("一、总体情况", "二、主动公开政府信息情况", "三、收到和处理政府信息公开申请情况",
             "四、政府信息公开行政复议、行政诉讼情况", "五、存在的主要问题及改进情况", "六、其他需要报告的事项")
-T0 = datetime(2025, 2, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 2, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -127,7 +128,8 @@ def _rows(n_versions: int, seed: int) -> Iterator[tuple[str, tuple]]:
             sha = url_key(f"{url}#{number}")
             yield "version", (version_id, report_id, number, sha, url, None, "text/html", "", fetched, fetched, fetched,
                               title, agency, place.region, year, template, f"{year + 1}-01-{rng.randint(10, 31)}", body,
-                              '{"overview": "%s"}' % body.split("\n")[2][:200].replace('"', ""), "{}", False, "done", "", "bench")
+                              json.dumps({"overview": body.split("\n")[2][:200]}, ensure_ascii=False), "{}", False, "done", "",
+                              "bench")
             for key in keys:
                 value_id += 1
                 v = float(rng.randint(0, 40)) if rng.random() < 0.9 else None
@@ -139,7 +141,8 @@ def _rows(n_versions: int, seed: int) -> Iterator[tuple[str, tuple]]:
 
 
 TABLES = {
-    "report": ("reports", "id, url, source_url, document_url, title, agency, region, report_year, template, status, first_seen, last_seen"),
+    "report": ("reports", "id, url, source_url, document_url, title, agency, region, report_year, template, status, "
+               "first_seen, last_seen"),
     "url": ("report_urls", "id, report_id, url, url_key, first_seen"),
     "version": ("report_versions", "id, report_id, version, sha256, source_url, document_url, content_type, filename, "
                 "fetched_at, first_seen, last_seen, title, agency, region, report_year, template, published_at, text, "
@@ -227,7 +230,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     timings = generate(args.db, args.versions, seed=args.seed)
-    print(f"{args.versions} versions into {args.db}: insert {timings['insert_s']:.1f} s, gram index {timings['gram_index_s']:.1f} s")
+    print(f"{args.versions} versions into {args.db}: insert {timings['insert_s']:.1f} s, "
+          f"gram index {timings['gram_index_s']:.1f} s")
 
 
 if __name__ == "__main__":

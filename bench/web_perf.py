@@ -22,19 +22,21 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synth_archive import generate  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from ogi import export  # noqa: E402
-from ogi.config import Settings  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.search import compact_index  # noqa: E402
-from web.app import create_app  # noqa: E402
+from fastapi.testclient import TestClient
+
+from bench.synth_archive import generate
+from domain.config import Settings
+from storage import exports
+from storage.db import Database
+from storage.search import compact_index
+from web.app import create_app
 
 RESULTS = Path(__file__).parent / "results" / "web_perf.txt"
 NOTES = """notes:
@@ -100,7 +102,7 @@ def _pick_queries(db: Database) -> dict[str, dict[str, str]]:
     }
 
 
-def _timed(fn, runs: int) -> list[float]:  # noqa: ANN001
+def _timed(fn, runs: int) -> list[float]:
     fn()  # warm-up
     out = []
     for _ in range(runs):
@@ -137,8 +139,8 @@ def bench_backend(name: str, url: str, versions: int, runs: int) -> list[str]:
         lines.append(f"{'search (API /api/reports, HTML /)':38} {'hits':>6} {'p50 ms':>8} {'p95 ms':>8} {'HTML p95':>9}")
         for label, params in queries.items():
             total = client.get("/api/reports", params=params).json()["total"]
-            api = _timed(lambda: client.get("/api/reports", params=params), runs)
-            page = _timed(lambda: client.get("/", params=params), max(5, runs // 3))
+            api = _timed(partial(client.get, "/api/reports", params=params), runs)
+            page = _timed(partial(client.get, "/", params=params), max(5, runs // 3))
             if label.startswith(("3+ ", "2 ")) and "+" not in label[2:]:  # plain queries: no filter, default sort
                 all_search += api
             lines.append(f"{label:38} {total:>6} {statistics.median(api):8.1f} {_p95(api):8.1f} {_p95(page):9.1f}")
@@ -155,15 +157,15 @@ def bench_backend(name: str, url: str, versions: int, runs: int) -> list[str]:
         api = _timed(lambda: client.get(f"/api/reports/{next(it)}"), len(ids) - 1)
         lines.append(f"report API /api/reports/{{id}}: p50 {statistics.median(api):.1f} ms, p95 {_p95(api):.1f} ms")
     lines.append(f"load avg before the exports: {os.getloadavg()[0]:.1f}")
-    for fmt, writer in (("csv", export.write_csv), ("parquet", export.write_parquet)):
+    for fmt, writer in (("csv", exports.write_csv), ("parquet", exports.write_parquet)):
         out = Path(settings.data_dir) / f"all.{fmt}"
         t = time.perf_counter()
         with db.session() as session:
             if fmt == "csv":
                 with out.open("w", encoding="utf-8", newline="") as fh:
-                    n = writer(export.iter_records(session, all_versions=True), fh)
+                    n = writer(exports.iter_records(session, all_versions=True), fh)
             else:
-                n = writer(export.iter_records(session, all_versions=True), str(out))
+                n = writer(exports.iter_records(session, all_versions=True), str(out))
         secs = time.perf_counter() - t
         lines.append(f"full wide export ({fmt}, all versions): {n} rows, {out.stat().st_size / 1e6:.0f} MB in "
                      f"{secs:.1f} s (target < 60)")
@@ -176,7 +178,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--versions", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=40, help="timed requests per query")
-    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ogi-bench-web"), help="where the SQLite archive lives")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ogi-bench-web"),
+                        help="where the SQLite archive lives")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()

@@ -4,7 +4,7 @@ Chinese portals serve reports from extension-less endpoints (``/module/download/
 classid=0&filename=...``), name them in ``Content-Disposition`` with raw GBK bytes, a
 percent-encoded UTF-8 or GBK string, RFC 5987 ``filename*=UTF-8''...`` or RFC 2047, and
 answer expired links with an HTML error page under a ``.pdf`` name. The bytes decide the
-type (:mod:`pipelines.sniff`); headers and names only break ties.
+type (:mod:`domain.sniff`); headers and names only break ties.
 """
 from __future__ import annotations
 
@@ -13,34 +13,43 @@ import quopri
 import re
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from pipelines.sniff import sniff
+from domain.sniff import sniff
 
-REPORT_FORMATS = frozenset({"pdf", "doc", "docx", "wps"})
-ATTACHMENT_EXTENSIONS = frozenset({"pdf", "doc", "docx", "wps"})
+# Markdown and plain text: what converters and people post (.md, or .txt whatever is inside);
+# the bytes decide which it is, and the extractor reads both.
+REPORT_FORMATS = frozenset({"pdf", "doc", "docx", "wps", "markdown", "txt"})
+ATTACHMENT_EXTENSIONS = frozenset({"pdf", "doc", "docx", "wps", "md", "markdown", "txt"})
 _DOWNLOAD_PATH = re.compile(
     r"(downfile|download|downloadfile|filedownload|getfile|attachment|attach_?download|fileserver)", re.I
 )
-_EXT_PARAM = re.compile(r"\.(pdf|docx?|wps)(?:$|[&#])", re.I)
+_EXT_PARAM = re.compile(rf"\.({'|'.join(sorted(ATTACHMENT_EXTENSIONS))})(?:$|[&#])", re.I)
 _RFC5987 = re.compile(r"filename\*\s*=\s*([\w!#$%&+^`{}~-]+)'[\w-]*'([^;\s]+)", re.I | re.A)
 _PLAIN = re.compile(rb'filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]+))', re.I)
 _RFC2047 = re.compile(r"=\?([\w-]+)\?([BbQq])\?([^?]*)\?=")
+# C0, DEL, C1, line/paragraph separators and bidi overrides (which disguise an extension).
+_NAME_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+MAX_FILENAME = 200  # characters; the filename columns hold 500
 
 
 def url_extension(url: str) -> str:
     """The lower-case extension of the URL's last path segment ('' if none)."""
-    last = urlsplit(url).path.rsplit("/", 1)[-1]
+    return _path_extension(urlsplit(url).path)
+
+
+def _path_extension(path: str) -> str:
+    last = path.rsplit("/", 1)[-1]
     return last.rsplit(".", 1)[-1].lower() if "." in last else ""
 
 
 def looks_like_attachment(url: str) -> bool:
     """A link that downloads a document: by extension, or a download endpoint naming a file."""
-    if url_extension(url) in ATTACHMENT_EXTENSIONS:
-        return True
     parts = urlsplit(url)
+    if _path_extension(parts.path) in ATTACHMENT_EXTENSIONS:
+        return True
     return bool(_DOWNLOAD_PATH.search(parts.path) or _EXT_PARAM.search(unquote_safe(parts.query)))
 
 
-_ATTACHMENT_LABEL = re.compile(r"附件|下载|点击|原文|全文|\.(pdf|docx?|wps)\b", re.I)
+_ATTACHMENT_LABEL = re.compile(r"附件|下载|点击|原文|全文|\.(pdf|docx?|wps|md|txt)\b", re.I)
 
 
 def is_document_link(url: str, label: str) -> bool:
@@ -79,8 +88,22 @@ def _rfc2047(text: str) -> str:
     return _RFC2047.sub(one, text)
 
 
+def clean_filename(name: str) -> str:
+    """A decoded name made safe to store and to send back in a header: no control characters
+    (a CR/LF broke the download of the original), no directories, no leading dots, at most
+    :data:`MAX_FILENAME` characters (the extension kept). The Chinese text stays as it is."""
+    name = _NAME_CONTROLS.sub("", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = name.strip().lstrip(".").strip()
+    if len(name) > MAX_FILENAME:
+        stem, dot, ext = name.rpartition(".")
+        keep = dot + ext if stem and len(ext) <= 10 else ""
+        name = name[:MAX_FILENAME - len(keep)] + keep
+    return name
+
+
 def filename_from_disposition(header: bytes | str | None) -> str:
-    """The file name in a Content-Disposition header ('' if none), decoded without mojibake.
+    """The file name in a Content-Disposition header ('' if none), decoded without mojibake
+    and cleaned (:func:`clean_filename`).
 
     ``filename*`` (RFC 5987) wins over ``filename``; a plain ``filename`` may be raw GBK or
     UTF-8 bytes, percent-encoded bytes, or RFC 2047 encoded words.
@@ -90,7 +113,7 @@ def filename_from_disposition(header: bytes | str | None) -> str:
     raw = header if isinstance(header, bytes) else header.encode("utf-8", "surrogateescape")
     m = _RFC5987.search(raw.decode("latin-1"))
     if m:
-        return _decode_name(unquote_to_bytes(m.group(2).encode("latin-1")), m.group(1)).strip()
+        return clean_filename(_decode_name(unquote_to_bytes(m.group(2).encode("latin-1")), m.group(1)))
     p = _PLAIN.search(raw)
     if not p:
         return ""
@@ -99,7 +122,7 @@ def filename_from_disposition(header: bytes | str | None) -> str:
     if b"%" in value and re.search(rb"%[0-9A-Fa-f]{2}", value):
         value = unquote_to_bytes(value.decode("latin-1"))
     name = _decode_name(value)
-    return _rfc2047(name).strip() if "=?" in name else name.strip()
+    return clean_filename(_rfc2047(name) if "=?" in name else name)
 
 
 def document_format(body: bytes, content_type: str = "", filename: str = "") -> tuple[str, str]:
@@ -128,8 +151,4 @@ def _truncation(fmt: str, body: bytes) -> str:
 
 def attachment_filename(url: str, disposition: bytes | str | None) -> str:
     """The best file name for a download: Content-Disposition, else the URL's last segment."""
-    name = filename_from_disposition(disposition)
-    if name:
-        return name.replace("\\", "/").rsplit("/", 1)[-1]
-    last = urlsplit(url).path.rsplit("/", 1)[-1]
-    return unquote_safe(last)
+    return filename_from_disposition(disposition) or clean_filename(unquote_safe(urlsplit(url).path.rsplit("/", 1)[-1]))

@@ -3,11 +3,13 @@
 Many government portals sit behind such layers (瑞数 412 challenges, 安全狗, 云锁, 创宇盾,
 Cloudflare). Their answers are neither content nor a transient error: retrying only
 hammers the wall, and archiving them as reports would be wrong. So they are recorded as
-``blocked`` with the reason, and the host is left alone after a few of them.
+``blocked`` with the reason, and the host is left alone after a few of them, unless a
+browser gets past its wall (:mod:`crawler.browser`, for the walls :func:`browser_may_pass`).
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 _WAF_MARKERS = (
     ("$_ts", "JavaScript challenge (瑞数)"),
@@ -47,3 +49,43 @@ def blocked_reason(status: int, body: bytes, content_type: str = "") -> str:
         if marker in body:
             return f"HTTP {status}: {reason}"
     return ""
+
+
+def browser_may_pass(reason: str) -> bool:
+    """Whether a browser gets past this wall as a visitor's does: a JavaScript challenge or a WAF
+    interstitial, not a CAPTCHA, a login or a 412 with no script."""
+    return "JavaScript challenge" in reason or "WAF interstitial" in reason
+
+
+BLOCKED_HOST_LIMIT = 5  # consecutive walls from one host before it is left alone
+
+
+class BlockedHosts:
+    """Consecutive walls per host in this crawl: after a few, the scope guard leaves the host alone.
+
+    Any good answer from the host resets its count (a wall in front of one path is not
+    host-wide). Each host's first reason is kept in the run's counts for the summary. A host
+    whose wall a browser got past is excused: its walls are the browser's to handle.
+    """
+
+    def __init__(self, limit: int = BLOCKED_HOST_LIMIT) -> None:
+        self.limit = limit
+        self.walls: Counter[str] = Counter()
+        self.excused: set[str] = set()
+
+    def excuse(self, host: str) -> None:
+        self.excused.add(host)
+        self.walls.pop(host, None)
+
+    def unexcuse(self, host: str) -> None:
+        self.excused.discard(host)
+
+    def note(self, host: str) -> None:
+        self.walls[host] += 1
+
+    def answered(self, host: str) -> None:
+        if self.walls:
+            self.walls.pop(host, None)
+
+    def left_alone(self, host: str) -> bool:
+        return self.walls.get(host, 0) >= self.limit and host not in self.excused

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ogi.chinese import normalize_label
+from domain.chinese import normalize_label
 
 _CN_DIGITS = str.maketrans("〇○零一二三四五六七八九", "00012345678" + "9")
 _CN_YEAR = re.compile(r"[〇○零一二三四五六七八九]{4}(?=年)")

@@ -27,10 +27,17 @@ class Assessment:
 
 def assess(
     url: str, status: int, headers: dict[str, str], body: bytes, *, role: str = "", flags: tuple[str, ...] = (),
-    cap_bytes: int = 0, disposition: bytes | None = None,
+    cap_bytes: int = 0, disposition: bytes | None = None, inflated: int = 0,
 ) -> Assessment:
-    """Classify one response. ``role`` is ``attachment`` for downloads whose type must be checked."""
+    """Classify one response. ``role`` is ``attachment`` for downloads whose type must be checked.
+
+    ``inflated`` is how far decompression got before it passed the cap (0: it did not).
+    """
     content_type = headers.get("content-type", "")
+    if inflated:
+        encoding = headers.get("content-encoding", "compressed")
+        return Assessment("error", "too_large", f"{encoding} body of {len(body):,} bytes received inflates past the "
+                          f"{cap_bytes // 2**20} MB size cap: decompression stopped at {inflated:,} bytes")
     if "download_stopped" in flags and cap_bytes:
         length = headers.get("content-length", "unknown")
         return Assessment("error", "too_large", f"download stopped after {len(body):,} bytes: over the "
@@ -45,7 +52,10 @@ def assess(
         return Assessment("redirect")
     if status >= 400:
         return Assessment("error", f"http_{status}", f"HTTP {status}")
-    if "dataloss" in flags or "partial" in flags:
+    # "dataloss": fewer bytes than Content-Length or an unfinished chunked body. A body that ends
+    # when the server closes ("partial": no length was given) is complete by HTTP's rules;
+    # attachments still pass the wholeness check below.
+    if "dataloss" in flags:
         return Assessment("error", "truncated", f"connection closed after {len(body):,} of "
                           f"{headers.get('content-length', 'unknown')} bytes")
     if role != "attachment":

@@ -28,8 +28,8 @@ class ProgressDisplay:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         line = Text.assemble(
             ("crawling ", "bold"), f"{pages} pages ({pages / elapsed:.1f}/s)  reports: ",
-            (f"{sum(c.new for c in counts)} new", "green"), f", {sum(c.changed for c in counts)} changed, ",
-            f"{sum(c.unchanged + c.not_modified for c in counts)} unchanged  ",
+            (f"{sum(c.reports_new for c in counts)} new", "green"), f", {sum(c.reports_changed for c in counts)} changed, ",
+            f"{sum(c.reports_unchanged for c in counts)} unchanged  ",
             (f"{sum(c.errors for c in counts)} errors", "red"), f"  {sum(len(c.blocked) for c in counts)} blocked hosts",
         )
         self.live.update(line)

@@ -7,9 +7,12 @@ nothing per response and also stop redirects into a trap.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from urllib.parse import parse_qsl, urlsplit
+
+from w3lib.url import safe_url_string
 
 MAX_URL_LENGTH = 600
 MAX_PATH_DEPTH = 14
@@ -19,6 +22,14 @@ _PAGE_PARAMS = frozenset({"page", "pageno", "pageindex", "curpage", "p", "pn", "
 _CALENDAR_PARAMS = frozenset({"date", "day", "month", "ym", "ymd", "cal", "calendar", "riqi"})
 _CALENDAR_PATH = re.compile(r"(calendar|/rili/|/cal/|/\d{4}-\d{2}-\d{2}(?:/|$))", re.I)
 _FILE_PAGE = re.compile(r"/(?:index|list|default)_(\d+)\.s?html?$", re.I)
+
+
+def canonical_url(url: str) -> str:
+    """The one form of a URL the crawl requests, records and looks up: what Scrapy sends
+    (w3lib's ``safe_url_string``: non-ASCII as UTF-8 percent-escapes, spaces as %20), without
+    a fragment. A link written raw (``附件/2023年报 终稿.pdf``) and its response URL, which
+    Scrapy percent-encodes, then have one key, so validators and known reports are found."""
+    return safe_url_string(url.split("#", 1)[0], "utf-8")
 
 
 def host_of(url: str) -> str:
@@ -48,7 +59,7 @@ def trap_reason(url: str) -> str:
     repeated = [s for s, n in Counter(segments).items() if n >= 3 or (n >= 2 and not s.isdigit() and len(segments) > 6)]
     if repeated:
         return f"repeated path segment {repeated[0]!r}"
-    pairs = Counter(zip(segments, segments[1:]))
+    pairs = Counter(itertools.pairwise(segments))
     if any(n >= 2 for n in pairs.values()):
         return "repeated path segments " + "/".join(pairs.most_common(1)[0][0])
     if _CALENDAR_PATH.search(parts.path):

@@ -13,7 +13,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ogi.config import Settings
+from domain.config import Settings
 from storage.models import Source
 
 DEFAULT_FILE = Path(__file__).with_name("sources.yaml")

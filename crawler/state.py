@@ -25,7 +25,6 @@ import os
 import queue
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,9 +34,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ogi.processes import pid_alive
+from domain.processes import pid_alive
 from storage.db import Database, chunks, url_key
 from storage.models import Blob, CrawlRun, Document, Fetch, FrontierEntry, Report, ReportUrl, ReportVersion, Source, utcnow
+from storage.runs import RunCounts
 from storage.versions import ReportCandidate, mark_gone, record_reports, touch_report, withdraw_unseen
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,18 @@ class HostedReport:
     document_url: str
     title: str
     published_at: str | None
+
+
+@dataclass(frozen=True)
+class KnownReport:
+    """A current report of the source, to re-request when the crawl did not meet it."""
+
+    url: str
+    title: str
+    source_url: str
+    attachment: bool
+    etag: str
+    last_modified: str
 
 
 @dataclass
@@ -74,23 +86,6 @@ class RunInfo:
     nav_keys: set[str] = field(default_factory=set)  # navigation pages that answered 2xx before
 
 
-@dataclass
-class RunCounts:
-    pages: int = 0
-    bytes: int = 0
-    errors: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    not_modified: int = 0
-    withdrawn: int = 0
-    errors_by_kind: Counter = field(default_factory=Counter)
-    outcomes: Counter = field(default_factory=Counter)
-    blocked: dict[str, str] = field(default_factory=dict)  # host -> reason
-    skipped: Counter = field(default_factory=Counter)  # trap | offsite | robots | blocked_host
-    nav_errors: int = 0  # home/hub/listing pages that failed: the run cannot prove a report gone
-
-
 def _insert(dialect: str, table: sa.Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -105,6 +100,7 @@ class CrawlState:
         self.flush_interval = flush_interval
         self.runs: dict[int, RunInfo] = {}
         self.counts: dict[int, RunCounts] = {}
+        self.notes: dict[int, dict[str, Any]] = {}  # per run: more for CrawlRun.stats (rechecked reports, unrecorded pages)
         self._queue: list[tuple[str, Any]] = []
         self._last_flush = time.monotonic()
         self.started_at = utcnow()
@@ -112,6 +108,15 @@ class CrawlState:
         self._batches: queue.Queue[list[tuple[str, Any]] | None] = queue.Queue(maxsize=8)
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
+        # The first failure to write the archive's files (a full disk): the run fails with it, no
+        # report is recorded after it (its bytes or its WARC record may be missing) and
+        # crawler.services stops the crawl.
+        self.storage_error = ""
+
+    @property
+    def default_run_id(self) -> int:
+        """The first run opened: the one a request without a run (robots.txt) is recorded in."""
+        return next(iter(self.runs), 0)
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -141,6 +146,7 @@ class CrawlState:
                     Document.last_status.between(200, 299))))
         self.runs[info.run_id] = info
         self.counts[info.run_id] = RunCounts()
+        self.notes[info.run_id] = {}
         return info
 
     def _interrupted_run(self, session: Session, source: Source | None, start_urls: list[str]) -> CrawlRun | None:
@@ -208,6 +214,25 @@ class CrawlState:
             found.update((key, (etag, lm)) for key, etag, lm in session.execute(hosts))
         return found
 
+    def known_reports(self, run_id: int) -> list[KnownReport]:
+        """The source's current reports with their validators: what the crawl re-requests
+        (conditionally) when it did not meet them, so a removed one answers 404/410 and is
+        withdrawn however the rest of the crawl went."""
+        info = self.runs[run_id]
+        if info.source_id is None:
+            return []
+        query = (sa.select(Report.url, Report.title, Report.source_url, Report.document_url)
+                 .where(Report.source_id == info.source_id, Report.status == "current").order_by(Report.id))
+        with self.db.session() as session:
+            reports = session.execute(query).all()
+            validators: dict[str, tuple[str, str]] = {}
+            for chunk in chunks([url_key(r.url) for r in reports]):
+                rows = session.execute(sa.select(Document.url_key, Document.etag, Document.last_modified)
+                                       .where(Document.url_key.in_(chunk)))
+                validators.update((key, (etag or "", lm or "")) for key, etag, lm in rows)
+        return [KnownReport(r.url, r.title, r.source_url, r.document_url is not None, *validators.get(url_key(r.url), ("", "")))
+                for r in reports]
+
     # -- queued writes --------------------------------------------------------------------
 
     def frontier_add(self, run_id: int, url: str, key: str, depth: int, kind: str, meta: dict[str, Any]) -> None:
@@ -235,8 +260,8 @@ class CrawlState:
         """Queue one report; ``archive`` (run in the writer thread before its rows) stores its bytes."""
         self._push("report", (run_id, source_id, candidate, size, archive))
 
-    def skipped(self, run_id: int, why: str) -> None:
-        self.counts[run_id].skipped[why] += 1
+    def skipped(self, run_id: int, why: str, count: int = 1) -> None:
+        self.counts[run_id].skipped[why] += count
 
     def nav_failed(self, run_id: int, key: str) -> None:
         """A navigation page failed; if it used to work, this run cannot prove any report gone.
@@ -244,7 +269,7 @@ class CrawlState:
         Pages that never worked (a column behind a wall since day one) say nothing new.
         """
         if key in self.runs[run_id].nav_keys:
-            self.counts[run_id].nav_errors += 1
+            self.counts[run_id].listing_errors += 1
 
     def blocked_host(self, run_id: int | None, host: str, reason: str) -> None:
         if run_id in self.counts:
@@ -255,7 +280,7 @@ class CrawlState:
         counts.outcomes[row["outcome"]] += 1
         if row.get("status") is not None:
             counts.pages += 1
-            counts.bytes += row.get("size", 0)
+            counts.bytes_downloaded += row.get("size", 0)
         if row["outcome"] == "not_modified":
             counts.not_modified += 1
         if row["outcome"] in ERROR_OUTCOMES:
@@ -287,6 +312,13 @@ class CrawlState:
         self._batches.join()
         if self._writer_error is not None:
             raise RuntimeError(f"writing the crawl state failed: {self._writer_error}") from self._writer_error
+
+    @property
+    def write_failure(self) -> str:
+        """Why the crawl can no longer be recorded (the files or the database cannot be written), or ""."""
+        if self.storage_error:
+            return f"the archive's files could not be written: {self.storage_error}"
+        return f"the database could not be written: {self._writer_error}" if self._writer_error is not None else ""
 
     def _stop_writer(self) -> None:
         if self._writer is not None:
@@ -328,14 +360,15 @@ class CrawlState:
                     .values(state=sa.bindparam("b_state"), updated_at=sa.bindparam("b_at")))
             session.connection().execute(stmt, states)
 
-    @staticmethod
-    def _archive_fetch(run_id: int | None, row: dict[str, Any], document: Any, archive: Callable[[], dict[str, Any]] | None) -> bool:
+    def _archive_fetch(self, run_id: int | None, row: dict[str, Any], document: Any,
+                       archive: Callable[[], dict[str, Any]] | None) -> bool:
         """Write the exchange to the WARC files; a failure leaves the row without a record, not lost."""
         if archive is not None:
             try:
                 row.update(archive())
-            except Exception:
+            except Exception as exc:
                 logger.exception("could not write %s to the WARC files", row["url"])
+                self._storage_failed(exc)
         return True
 
     def _archive_report(self, run_id: int, source_id: int | None, candidate: ReportCandidate, size: int,
@@ -344,12 +377,19 @@ class CrawlState:
         if archive is None:
             return True
         try:
+            if self.storage_error:
+                raise OSError(f"not recorded after a storage failure: {self.storage_error}")
             archive()
         except Exception as exc:
             logger.exception("could not store the bytes of report %s", candidate.url)
+            self._storage_failed(exc)
             self._record_failed(run_id, exc)
             return False
         return True
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, OSError) and not self.storage_error:
+            self.storage_error = str(exc)
 
     def _record_failed(self, run_id: int, exc: BaseException) -> None:
         with self._counts_lock:
@@ -369,11 +409,17 @@ class CrawlState:
         session.execute(sa.insert(Fetch.__table__), rows)
         for run_id, row, _doc in fetches:
             if row["outcome"] == "not_modified":
-                touch_report(session, row["url"], run_id, row["fetched_at"])
+                if touch_report(session, row["url"], run_id, row["fetched_at"]) is not None:
+                    self._add_count(run_id, "reports_unchanged")
             elif row.get("status") in (404, 410) and mark_gone(session, row["url"], run_id, row["status"]):
-                if run_id in self.counts:
-                    with self._counts_lock:
-                        self.counts[run_id].withdrawn += 1
+                self._add_count(run_id, "reports_withdrawn")
+
+    def _add_count(self, run_id: int | None, name: str) -> None:
+        """One more of a count the writer thread finds (the reactor thread reads the counts too)."""
+        if run_id in self.counts:
+            with self._counts_lock:
+                counts = self.counts[run_id]
+                setattr(counts, name, getattr(counts, name) + 1)
 
     def _upsert_documents(self, session: Session, docs: list[dict[str, Any]]) -> dict[str, int]:
         table = Document.__table__
@@ -391,9 +437,9 @@ class CrawlState:
             session.execute(stmt, [{**d, "first_seen": d["last_seen"]} for d in touch.values()])
         keys = list({**full, **touch})
         found: dict[str, int] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            found.update({k: i for i, k in session.execute(sa.select(table.c.id, table.c.url_key).where(table.c.url_key.in_(chunk)))})
+        for chunk in chunks(keys):
+            rows = session.execute(sa.select(table.c.id, table.c.url_key).where(table.c.url_key.in_(chunk)))
+            found.update({k: i for i, k in rows})
         return found
 
     def _write_reports(self, session: Session, reports: list[tuple[int, int | None, ReportCandidate, int]]) -> None:
@@ -404,30 +450,28 @@ class CrawlState:
         stmt = _insert(self.db.dialect, Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])
         session.execute(stmt, list(blobs.values()))
         outcomes = record_reports(session, [(c, run_id, source_id) for run_id, source_id, c, _ in reports])
-        for (run_id, _, candidate, _), outcome in zip(reports, outcomes):
+        for (run_id, _, candidate, _), outcome in zip(reports, outcomes, strict=True):
             if isinstance(outcome, Exception):  # one bad record must not lose the batch
                 logger.error("could not record report %s", candidate.url, exc_info=outcome)
                 self._record_failed(run_id, outcome)
                 continue
-            with self._counts_lock:
-                counts = self.counts[run_id]
-                setattr(counts, outcome, getattr(counts, outcome) + 1)
+            self._add_count(run_id, f"reports_{outcome}")
 
     def _heartbeat(self, session: Session) -> None:
         now = utcnow()
         for run_id, c in self.counts.items():
-            session.execute(sa.update(CrawlRun).where(CrawlRun.id == run_id).values(
-                heartbeat_at=now, pages=c.pages, bytes_downloaded=c.bytes, errors=c.errors, reports_new=c.new,
-                reports_changed=c.changed, reports_unchanged=c.unchanged + c.not_modified))
+            session.execute(sa.update(CrawlRun).where(CrawlRun.id == run_id).values(heartbeat_at=now, **c.columns()))
 
     # -- end --------------------------------------------------------------------------------
 
-    def finish(self, status: str, message: str = "", *, complete: bool = False) -> None:
-        """Flush, close every run with ``status`` and, after a complete crawl, withdraw unseen reports.
+    def finish(self, reason: str = "finished") -> None:
+        """Flush, close every run as Scrapy's close ``reason`` says and, after a complete crawl,
+        withdraw unseen reports.
 
         A run is complete only if Scrapy finished normally AND no home, hub or listing page
         failed: a report missing from a listing page that could not be read is not gone.
         """
+        status, complete = close_status(reason)
         try:
             self.flush()
         finally:
@@ -435,17 +479,27 @@ class CrawlState:
         with self.db.session() as session:
             for run_id, info in self.runs.items():
                 c = self.counts[run_id]
-                if complete and not c.nav_errors and info.source_id is not None:
-                    c.withdrawn += withdraw_unseen(session, info.source_id, run_id, self.started_at)
+                if complete and not self.storage_error and not c.listing_errors and info.source_id is not None:
+                    c.reports_withdrawn += withdraw_unseen(session, info.source_id, run_id, self.started_at)
                 run = session.get(CrawlRun, run_id)
-                run.status, run.finished_at, run.message = status, utcnow(), message
-                run.reports_withdrawn = c.withdrawn
-                run.stats = {**(run.stats or {}), **self.stats(run_id)}
+                run.status, run.finished_at = ("failed" if self.storage_error else status), utcnow()
+                run.message = "" if reason == "finished" else f"closed: {reason}"
+                if self.storage_error:
+                    run.message = f"the archive's files could not be written: {self.storage_error}"
+                run.stats = {**(run.stats or {}), **c.stats(), **self.notes.get(run_id, {})}
             self._heartbeat(session)
 
-    def stats(self, run_id: int) -> dict[str, Any]:
-        c = self.counts[run_id]
-        return {
-            "errors_by_kind": dict(c.errors_by_kind), "outcomes": dict(c.outcomes), "blocked": dict(c.blocked),
-            "skipped": dict(c.skipped), "not_modified": c.not_modified, "listing_errors": c.nav_errors,
-        }
+
+def close_status(reason: str) -> tuple[str, bool]:
+    """A run's status after Scrapy closed the spider with ``reason``, and whether the crawl saw everything.
+
+    Only a ``finished`` crawl is complete (it may withdraw the reports it did not see); a
+    page limit (``closespider_*``) finishes the runs without proving anything gone.
+    """
+    if reason == "finished":
+        return "finished", True
+    if reason.startswith("closespider"):
+        return "finished", False
+    if reason == "shutdown":
+        return "interrupted", False
+    return "failed", False

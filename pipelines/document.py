@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+
+from domain import sniff
+from domain.chinese import decode_bytes
+from pipelines.loaded import ExtractionError, LoadedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -17,62 +21,8 @@ logger = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 80 * 1024 * 1024
 
 
-class ExtractionError(Exception):
-    """The input cannot be read as a document; ``reason`` says why in plain words."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class LoadedDocument:
-    """Text, tables and metadata of one document, whatever format it arrived in.
-
-    ``format``: 'html' | 'pdf' | 'docx' | 'doc' | 'wps' | 'txt' | 'image' (the format the bytes
-    really are, not what the server claimed).
-
-    ``text``: the full text in reading order, tables included so the text alone is complete:
-    DOCX/DOC/WPS write each table row as one line with tab-separated cells (covered merged
-    positions blank); HTML text is trafilatura's (``include_tables``: rows as ``| a | b |``);
-    PDF text is pdfium's (a table row is one line, cells separated by spaces, empty cells
-    absent); OCR text has one line per recognised line; plain text is kept as is.
-
-    ``tables``: rectangular grids ``list[list[str]]`` (every row has the same length).
-    **Merged cells convention**: a cell spanning several rows/columns (HTML rowspan/colspan,
-    DOCX gridSpan/vMerge) has its text REPEATED into every grid position it covers. This makes
-    label matching by row/column simple (a row label spanning three rows is present on each of
-    them). Consumers that sum cells must not count a repeated value twice: ``table_merges[i]``
-    lists, for table ``i``, every merged region as ``(row, col, rowspan, colspan)`` of its
-    top-left origin; positions inside a region other than the origin are copies.
-    Spans are capped (see ``pipelines.grid.MAX_SPAN``) so a bogus ``rowspan="9999"`` cannot
-    blow up the grid.
-
-    ``meta``: HTML ``<meta name=... content=...>`` values keyed by name as written (e.g.
-    ``PubDate``, ``ArticleTitle``; first occurrence wins); PDF document info (``Title``,
-    ``Author``, ``Creator``, ``CreationDate`` ...); DOCX core properties (``title``, ``author``,
-    ``created``, ``modified``).
-
-    ``ocr`` is true when any part of the text came from OCR; ``ocr_confidence`` is tesseract's
-    mean word confidence (0-100) over the OCR'd parts, else None. ``warnings`` are non-fatal
-    problems (garbage text layer, decoding fallback, conversion notes).
-    """
-
-    format: str
-    text: str = ""
-    tables: list[list[list[str]]] = field(default_factory=list)
-    title: str = ""
-    meta: dict[str, str] = field(default_factory=dict)
-    ocr: bool = False
-    ocr_confidence: float | None = None
-    warnings: list[str] = field(default_factory=list)
-    table_merges: list[list[tuple[int, int, int, int]]] = field(default_factory=list)
-
-
 def load_document(data: bytes, *, content_type: str = "", filename: str = "", url: str = "") -> LoadedDocument:
     """Load ``data`` as whatever document it really is; raise ExtractionError if it is none."""
-    from pipelines import sniff
-
     if not data:
         raise ExtractionError("empty input (0 bytes)")
     if len(data) > MAX_INPUT_BYTES:
@@ -83,12 +33,13 @@ def load_document(data: bytes, *, content_type: str = "", filename: str = "", ur
         raise ExtractionError(kind.reason or f"unsupported format {kind.format!r}")
     try:
         doc = loader(data, content_type=content_type)
-    except ExtractionError:
-        raise
+    except (ExtractionError, MemoryError):
+        raise  # MemoryError: the caller's budget (pipelines.bounded) names it
     except Exception as exc:  # a parser bug or an input no check foresaw must not stop a crawl
         logger.exception("%s loader failed on %s", kind.format, filename or url or "input")
         raise ExtractionError(f"{kind.format.upper()} could not be read ({type(exc).__name__}: {exc})") from exc
-    logger.debug("loaded %s (%d bytes) as %s: %d chars, %d tables, ocr=%s", filename or url, len(data), kind.format, len(doc.text), len(doc.tables), doc.ocr)
+    logger.debug("loaded %s (%d bytes) as %s: %d chars, %d tables, ocr=%s",
+                 filename or url, len(data), kind.format, len(doc.text), len(doc.tables), doc.ocr)
     if kind.format in ("doc", "wps"):
         doc.format = kind.format
     if kind.note:
@@ -109,7 +60,7 @@ def _reject_error_page(doc: LoadedDocument, note: str) -> None:
         raise ExtractionError(f"{note}, apparently an error page: {shown!r}")
 
 
-def _loader(fmt: str):
+def _loader(fmt: str) -> Callable[..., LoadedDocument] | None:
     """The loader function for a sniffed format (imported lazily: pdf/ocr pull heavy modules)."""
     if fmt == "html":
         from pipelines.html import load_html
@@ -121,10 +72,13 @@ def _loader(fmt: str):
         from pipelines.docx import load_docx
         return load_docx
     if fmt in ("doc", "wps"):
-        from pipelines.office import load_office
+        from pipelines.libreoffice import load_office
         return functools.partial(load_office, suffix=f".{fmt}")
     if fmt == "txt":
         return load_text
+    if fmt == "markdown":
+        from pipelines.markdown import load_markdown
+        return load_markdown
     if fmt == "image":
         from pipelines.ocr import load_image
         return load_image
@@ -133,10 +87,7 @@ def _loader(fmt: str):
 
 def load_text(data: bytes, *, content_type: str = "") -> LoadedDocument:
     """Plain text kept as is (decoded); table layouts in text are parsed downstream."""
-    from ogi.chinese import decode_bytes
-    from pipelines.sniff import charset_of
-
-    text, codec = decode_bytes(data, charset_of(content_type))
+    text, codec = decode_bytes(data, sniff.charset_of(content_type))
     doc = LoadedDocument(format="txt", text=text.replace("\r\n", "\n").replace("\r", "\n"))
     if codec.endswith("/replace"):
         doc.warnings.append("text is not valid UTF-8 or GB18030; undecodable bytes replaced")

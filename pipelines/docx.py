@@ -11,13 +11,15 @@ from __future__ import annotations
 import io
 import logging
 import zipfile
+from collections.abc import Iterator
+from typing import Any
 
 import docx
 from docx.oxml.ns import qn
 from lxml import etree
 
-from pipelines.document import ExtractionError, LoadedDocument
 from pipelines.grid import SpanCell, expand, grid_to_text
+from pipelines.loaded import ExtractionError, LoadedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +28,21 @@ _T, _TAB, _BR, _CR = qn("w:t"), qn("w:tab"), qn("w:br"), qn("w:cr")
 _VAL = qn("w:val")
 
 
+#: Bounds on the unpacked package, checked before python-docx reads every part into memory: a
+#: report's document.xml is a few MB, its images tens of MB; a 1 MB file whose document.xml
+#: inflates to 1 GB is a decompression bomb.
+_MIB = 1024 * 1024
+MAX_PART_BYTES = 64 * _MIB
+MAX_UNPACKED_BYTES = 256 * _MIB
+#: Parts above 1 MiB that deflate better than this are bombs (OOXML reaches ~10-50x).
+MAX_RATIO = 100
+_RATIO_FLOOR = _MIB
+
+
 def load_docx(data: bytes, *, content_type: str = "") -> LoadedDocument:
     """Text, tables and core properties of a DOCX file."""
     try:
+        check_unpacked_size(data)
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, etree.XMLSyntaxError) as exc:
         raise ExtractionError(f"DOCX could not be opened (corrupt or truncated?): {exc}") from exc
@@ -50,13 +64,55 @@ def load_docx(data: bytes, *, content_type: str = "") -> LoadedDocument:
     return doc
 
 
-def _core_meta(document) -> dict[str, str]:
+def check_unpacked_size(data: bytes) -> None:
+    """Refuse a ZIP package that would unpack beyond the bounds above (ExtractionError).
+
+    The sizes the archive declares are checked first (free), then every part is inflated in
+    chunks and counted, so a header that understates a part is caught without holding it.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+        for info in members:
+            _check_part(info.filename, info.file_size, info.compress_size)
+        if sum(info.file_size for info in members) > MAX_UNPACKED_BYTES:
+            raise ExtractionError(_too_big("the parts together declare", sum(i.file_size for i in members), MAX_UNPACKED_BYTES))
+        total = 0
+        for info in members:
+            size = _inflated_size(archive, info)
+            _check_part(info.filename, size, info.compress_size)
+            total += size
+            if total > MAX_UNPACKED_BYTES:
+                raise ExtractionError(_too_big("the parts together unpack to", total, MAX_UNPACKED_BYTES))
+
+
+def _check_part(name: str, size: int, packed: int) -> None:
+    if size > _RATIO_FLOOR and size > MAX_RATIO * max(packed, 1):
+        raise ExtractionError(f"DOCX is a decompression bomb: part {name} inflates {size // max(packed, 1)}:1 "
+                              f"({packed} -> {size} bytes; limit {MAX_RATIO}:1)")
+    if size > MAX_PART_BYTES:
+        raise ExtractionError(_too_big(f"part {name} unpacks to", size, MAX_PART_BYTES))
+
+
+def _inflated_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """Bytes ``info`` really inflates to, read in chunks and stopped just past the part limit."""
+    size = 0
+    with archive.open(info) as stream:
+        while size <= MAX_PART_BYTES and (chunk := stream.read(_MIB)):
+            size += len(chunk)
+    return size
+
+
+def _too_big(what: str, size: int, limit: int) -> str:
+    return f"DOCX too large unpacked: {what} {size / _MIB:.0f} MiB (limit {limit // _MIB} MiB)"
+
+
+def _core_meta(document: Any) -> dict[str, str]:
     props = document.core_properties
     values = {"title": props.title, "author": props.author, "created": props.created, "modified": props.modified}
     return {k: str(v) for k, v in values.items() if v}
 
 
-def _body_blocks(container: etree._Element):
+def _body_blocks(container: etree._Element) -> Iterator[Any]:
     """(kind, element) for top-level paragraphs and tables, looking inside content controls."""
     for child in container:
         if child.tag == _P:

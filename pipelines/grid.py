@@ -1,6 +1,6 @@
 """Merged table cells (HTML rowspan/colspan, DOCX gridSpan/vMerge) expanded into rectangular grids.
 
-One convention for every format, documented on :class:`pipelines.document.LoadedDocument`: the
+One convention for every format, documented on :class:`pipelines.loaded.LoadedDocument`: the
 text of a merged cell is repeated into every position it covers, and the merged regions are
 returned alongside so that consumers can tell copies from originals. Spans are capped because
 real pages carry ``rowspan="999"`` typos that would otherwise create hundreds of phantom rows.

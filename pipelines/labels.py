@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ogi.chinese import normalize_label
+from domain.chinese import normalize_label
 
 ACTIVE_ITEMS = {
     "rules": ("规章",),

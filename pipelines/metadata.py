@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-
 _CN_DIGITS = {"〇": 0, "零": 0, "○": 0, "Ｏ": 0, "O": 0, "０": 0, "一": 1, "二": 2, "三": 3, "四": 4,
               "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _YEAR = r"(?:(?:19|20)\d{2}|[二][〇零○Ｏ][一二三四五六七八九〇零○Ｏ]{2})"
@@ -31,6 +30,12 @@ _TITLE_YEAR = re.compile(rf"(?P<year>{_YEAR})\s*年\s*度?")
 _TITLE_KEYWORD = re.compile(r"(?:政府信息公开|政务公开|信息公开)")
 _TITLE_LABEL = re.compile(r"^(?:标题|题目|文章标题)\s*[:：]\s*")
 _REPORT_WORD = re.compile(r"(?:报告|年报)")
+#: An attachment's file name used as its title keeps its extension ("…年度报告.docx").
+_FILE_EXTENSION = re.compile(r"\.(?:docx?|pdf|wps|et|html?|shtml|txt|md|ofd|xlsx?|rtf|zip|rar)$", re.IGNORECASE)
+#: Markdown a converter puts around a title line: heading marks, emphasis, list/quote markers.
+_MARKUP = re.compile(r"^\s*(?:#{1,6}\s*|>\s*|[-*+]\s+|\d+\.\s+)?|[*_]{1,3}|`|\s*#+\s*$")
+#: Words a converter writes before the body ("正文", the site's "正文" tab, a page header).
+_BODY_LABEL = re.compile(r"^(?:正文|全文|内容|附件\d*)\s*[:：]?\s*")
 # 统计期限 / 统计时限 / 统计期间 … 自2020年1月1日(起)至2020年12月31日(止)
 _STAT_PERIOD = re.compile(
     rf"统计(?:期限|时限|期间|时间|区间|周期)[^。；]{{0,12}}?(?P<y1>{_YEAR})\s*年\s*(?:1|一)\s*月\s*(?:1|一)\s*日"
@@ -141,9 +146,15 @@ def parse_title(title: str) -> tuple[str | None, int | None]:
 def tidy_title(title: str) -> str:
     """A title without a ``标题:`` label, a site-name suffix, or the spaces PDF layouts put
     between Chinese characters and digits (``2024 年`` -> ``2024年``)."""
-    title = _TITLE_LABEL.sub("", " ".join((title or "").split()))
+    title = _TITLE_LABEL.sub("", " ".join(strip_markup(title).split()))
+    title = _FILE_EXTENSION.sub("", title).strip()
     title = re.sub(r"(报告|年报)\s*[-_|—–｜].*$", r"\1", title)  # "… 年度报告 - 某区人民政府" (page titles)
     return re.sub(r"(?<=[\u4e00-\u9fff\d])\s+(?=[\u4e00-\u9fff\d])", "", title)
+
+
+def strip_markup(line: str) -> str:
+    """One line without its Markdown marks and a leading "正文" label: what a reader sees."""
+    return _BODY_LABEL.sub("", _MARKUP.sub("", line or "").strip())
 
 
 def find_title(text: str, *, max_lines: int = 5) -> str:
@@ -152,7 +163,8 @@ def find_title(text: str, *, max_lines: int = 5) -> str:
     Converted documents often split it (``众兴镇2020年度政府信息公开工作`` / ``年度报告``);
     the title ends at the first line that completes ``…报告``/``…年报``.
     """
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()][:max_lines]
+    lines = [strip_markup(line) for line in (text or "").splitlines()]
+    lines = [line for line in lines if line and not line.startswith("|")][:max_lines]
     joined = ""
     for line in lines:
         if len(joined) + len(line) > 80:
@@ -188,7 +200,7 @@ def template_for_year(year: int | None) -> str:
 
 
 def reconcile_template(by_year: str, by_labels: str | None, warnings: list[str]) -> str:
-    """The table's labels (read by :mod:`pipelines.tables`) win over the year; a disagreement is a warning."""
+    """The table's labels (read by :mod:`pipelines.stat_tables`) win over the year; a disagreement is a warning."""
     if by_labels and by_year and by_labels != by_year:
         warnings.append(f"template: year implies {by_year!r} but the table's labels are template {by_labels!r}; using the labels")
         return by_labels
@@ -246,7 +258,8 @@ def _units_left_of(text: str, pos: int) -> list[str]:
         if suffix is None:
             break
         start = pos - len(suffix)
-        while start > 0 and pos - len(suffix) - start < 7 and "\u4e00" <= text[start - 1] <= "\u9fff" and text[start - 1] not in _NAME_STOP:
+        while (start > 0 and pos - len(suffix) - start < 7 and "\u4e00" <= text[start - 1] <= "\u9fff"
+               and text[start - 1] not in _NAME_STOP):
             start -= 1
         if start == pos - len(suffix) or any(w in text[start:pos] for w in _NOT_PLACE):
             break

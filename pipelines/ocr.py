@@ -1,47 +1,43 @@
-"""OCR with tesseract ``chi_sim`` for scanned reports: image-only PDF pages and plain images.
+"""OCR with tesseract for scanned reports: image-only PDF pages and plain images.
 
 tesseract runs as a subprocess (the Debian ``tesseract-ocr`` + ``tesseract-ocr-chi-sim``
-packages) asked for hOCR with character boxes, so one run yields words, confidences and where
-every character sits. ``OMP_THREAD_LIMIT=1`` keeps tesseract from oversubscribing the CPU
-when workers run in parallel.
+packages); ``OMP_THREAD_LIMIT=1`` keeps it from oversubscribing the CPU when workers run in
+parallel. A page is read in two parts (:func:`ocr_image`):
 
-Ruled tables are where the statistics are, and they are what OCR gets wrong:
+* its ruled tables, where the statistics are, cell by cell from the ruling lines
+  (:mod:`pipelines.scan_tables`): they come out as grids like a born-digital table's, and
+  each cell's text carries its confidence;
+* the rest of the page with the tables blanked out, in one full-page run asked for hOCR with
+  character boxes (words, confidences, where every character sits). Rules left outside the
+  tables are erased first (read as ``1``, ``|`` and ``l``; :func:`find_rules`, pure Pillow), and
+  a line crossed by vertical rules is still cut into tab-separated cells at them (a table the
+  cell reader did not find keeps the shape of its rows); page segmentation mode 6 keeps a
+  line whole.
 
-* rules are read as ``1``, ``|`` and ``l`` ("0|0|0" -> "010101"), so long horizontal and
-  vertical ink runs are erased before OCR (:func:`find_rules`, pure Pillow: a run-length test
-  built from shifted min/max images);
-* tesseract joins the digits of neighbouring cells into one word ("0000"), so the vertical
-  rules found while erasing are kept, and each recognised character is put into the cell its
-  centre lies in: a table row comes out as one line with tab-separated cells
-  ("一、本年新收政府信息公开申请数量\t21\t0\t0\t0\t0\t0\t21"), the same shape as DOCX text;
-* page segmentation mode 6 (one uniform block) keeps each table row on one line.
-
-Chinese words come out space-separated, so spaces between two CJK characters are dropped
-("本 年 新 收" -> "本年新收") while spaces around Latin letters and digits are kept.
-Measured on the scan fixture (page 3 of the 洪泽区 2023 report, 200 dpi, 1-bit): mean word
-confidence ~79; see tests/test_ocr.py for the rows that come out exact.
+The page text has the prose lines and each table's rows (tab-separated, merged positions
+blank) in page order. Chinese words come out space-separated, so spaces between two CJK
+characters are dropped ("本 年 新 收" -> "本年新收") while spaces around Latin letters and
+digits are kept. Measured cell accuracy and speed: ``bench/results/ocr_engines.txt``.
 """
 from __future__ import annotations
 
 import bisect
 import io
 import logging
-import os
 import re
-import shutil
-import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lxml.html
 from PIL import Image, ImageChops, ImageFilter, ImageSequence
 
-from pipelines.document import ExtractionError, LoadedDocument
+from pipelines.grid import grid_to_text
+from pipelines.loaded import ExtractionError, LoadedDocument
+from pipelines.scan_tables import OCR_TIMEOUT_S, CellReader, ScanTable, join_pages, read_tables, run_tesseract
 
 logger = logging.getLogger(__name__)
 
-OCR_TIMEOUT_S = 180
 LANG = "chi_sim"
 #: Rendering resolution for PDF pages: on the corpus scan 300 dpi kept table rows whole where
 #: 200 dpi split them into columns.
@@ -59,31 +55,37 @@ Rule = tuple[int, int, int]  # x, top, bottom of a vertical table rule, in pixel
 
 @dataclass
 class OcrResult:
-    """Text of one image and tesseract's mean word confidence (0-100; None if no word found)."""
+    """Text of one image, tesseract's mean word confidence (0-100; None if no word found) and
+    the page's ruled tables read cell by cell (:mod:`pipelines.scan_tables`)."""
 
     text: str
     confidence: float | None
     words: int
+    tables: list[ScanTable] = field(default_factory=list)
 
 
-def ocr_image(image: Image.Image, *, lang: str = LANG, timeout: float = OCR_TIMEOUT_S) -> OcrResult:
-    """OCR one PIL image; table rows come out with their cells tab-separated."""
-    tesseract = shutil.which("tesseract")
-    if tesseract is None:
-        raise ExtractionError("tesseract is not installed; run scripts/install-debian-packages.sh")
+def ocr_image(image: Image.Image, *, lang: str = LANG, timeout: float = OCR_TIMEOUT_S,
+              read_cells: CellReader | None = None) -> OcrResult:
+    """OCR one scanned page: its ruled tables cell by cell, then the rest of the page (tables
+    blanked out); the text has the prose lines and each table's rows (tab-separated) in page order."""
+    tables, prose = read_tables(image, read_cells=read_cells)
+    lines, confs = ocr_lines(prose, lang=lang, timeout=timeout)
+    for table in tables:
+        lines.append((table.box[1], grid_to_text(table.grid, table.merges)))
+        confs += [cell.confidence for row in table.grid for cell in row if getattr(cell, "confidence", None) is not None]
+    text = "\n".join(line for _, line in sorted(lines, key=lambda item: item[0]))
+    confidence = round(sum(confs) / len(confs), 1) if confs else None
+    return OcrResult(text, confidence, len(confs), tables)
+
+
+def ocr_lines(image: Image.Image, *, lang: str = LANG, timeout: float = OCR_TIMEOUT_S) -> tuple[list[tuple[int, str]], list[float]]:  # noqa: E501
+    """Full-page OCR: (top, text) of each line and the word confidences."""
     cleaned, rules = find_rules(image)
     with tempfile.TemporaryDirectory(prefix="ogi-ocr-") as tmp:
         src = Path(tmp) / "page.png"
         cleaned.save(src)
-        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-        cmd = [tesseract, str(src), "stdout", "-l", lang, "--psm", "6", "-c", "hocr_char_boxes=1", "hocr"]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False, env=env)
-        except subprocess.TimeoutExpired as exc:
-            raise ExtractionError(f"OCR timed out after {timeout:.0f} s") from exc
-    if proc.returncode != 0:
-        raise ExtractionError(f"tesseract failed (exit {proc.returncode}): {proc.stderr.decode('utf-8', 'replace')[:300]}")
-    return parse_hocr(proc.stdout, rules)
+        out = run_tesseract([str(src), "stdout", "-l", lang, "--psm", "6", "-c", "hocr_char_boxes=1", "hocr"], timeout, "OCR")
+    return hocr_lines(out, rules)
 
 
 def find_rules(image: Image.Image) -> tuple[Image.Image, list[Rule]]:
@@ -95,11 +97,6 @@ def find_rules(image: Image.Image) -> tuple[Image.Image, list[Rule]]:
     vertical = _long_runs(ink, length, horizontal=False)
     rules = ImageChops.lighter(_long_runs(ink, length, horizontal=True), vertical)
     return ImageChops.lighter(gray, rules.filter(ImageFilter.MaxFilter(3))), vertical_rules(vertical)
-
-
-def remove_rules(image: Image.Image) -> Image.Image:
-    """``image`` in grayscale with its table rules erased."""
-    return find_rules(image)[0]
 
 
 def _long_runs(ink: Image.Image, length: int, *, horizontal: bool) -> Image.Image:
@@ -156,7 +153,14 @@ def _runs(profile: list[int], *, gap: int) -> list[tuple[int, int]]:
 
 
 def parse_hocr(hocr: bytes | str, rules: list[Rule] = ()) -> OcrResult:
-    """Text lines and mean word confidence from tesseract's hOCR (with ``hocr_char_boxes``).
+    """Text lines and mean word confidence from tesseract's hOCR (see :func:`hocr_lines`)."""
+    lines, confs = hocr_lines(hocr, rules)
+    confidence = round(sum(confs) / len(confs), 1) if confs else None
+    return OcrResult("\n".join(text for _, text in lines), confidence, len(confs))
+
+
+def hocr_lines(hocr: bytes | str, rules: list[Rule] = ()) -> tuple[list[tuple[int, str]], list[float]]:
+    """(top, text) of each line and the word confidences of tesseract's hOCR (with ``hocr_char_boxes``).
 
     A line crossed by vertical rules is cut into cells at the rules, each character going to
     the cell its centre lies in (tesseract's words run across cells: "0000" for four zero
@@ -181,17 +185,16 @@ def parse_hocr(hocr: bytes | str, rules: list[Rule] = ()) -> OcrResult:
                 entries[-1][1].append(text)
         text = _line_text(cells)
         if text.strip():
-            lines.append(text)
-    confidence = round(sum(confs) / len(confs), 1) if confs else None
-    return OcrResult("\n".join(lines), confidence, len(confs))
+            lines.append((top, text))
+    return lines, confs
 
 
-def _box(el) -> tuple[int, int, int, int]:
+def _box(el: lxml.html.HtmlElement) -> tuple[int, int, int, int]:
     m = _BBOX.search(el.get("title", ""))
     return tuple(int(v) for v in m.groups()) if m else (0, 0, 0, 0)
 
 
-def _chars(word) -> list[tuple[str, float]]:
+def _chars(word: lxml.html.HtmlElement) -> list[tuple[str, float]]:
     """(character, x centre) of a word; the whole word at its centre without char boxes."""
     chars = [(c.text_content(), (_box(c)[0] + _box(c)[2]) / 2) for c in word.xpath("span[@class='ocrx_cinfo']")]
     if chars:
@@ -222,6 +225,13 @@ def mean_confidence(results: list[OcrResult]) -> float | None:
     return round(sum(r.confidence * r.words for r in results if r.confidence is not None) / words, 1)
 
 
+def add_tables(doc: LoadedDocument, results: list[OcrResult]) -> None:
+    """The OCR'd pages' tables into ``doc``, a table continued on the next page joined."""
+    for grid, merges in join_pages([r.tables for r in results]):
+        doc.tables.append(grid)
+        doc.table_merges.append(merges)
+
+
 def load_image(data: bytes, *, content_type: str = "") -> LoadedDocument:
     """A scanned report delivered as an image (multi-page TIFFs page by page)."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -235,6 +245,7 @@ def load_image(data: bytes, *, content_type: str = "") -> LoadedDocument:
     results = [ocr_image(frame) for frame in frames]
     text = "\n".join(r.text for r in results)
     doc = LoadedDocument(format="image", text=text, ocr=True, ocr_confidence=mean_confidence(results))
+    add_tables(doc, results)
     doc.title = next((line for line in text.splitlines() if line.strip()), "")[:200]
     if not text.strip():
         doc.warnings.append("OCR found no text in the image")

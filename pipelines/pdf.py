@@ -20,7 +20,8 @@ Engine choice, measured on the corpus PDFs (see ``bench/results/extraction_speed
   U+FFFD; pages where such characters exceed :data:`GARBAGE_RATIO` of the text, pages that draw
   glyphs but yield no characters, and pages with images but (almost) no text layer are
   rendered at 300 dpi and OCR'd (:mod:`pipelines.ocr`); the document is then marked ``ocr``
-  with the mean confidence, and those pages yield no grids (the text carries their rows). A
+  with the mean confidence, and their ruled tables are read cell by cell from the image
+  (:mod:`pipelines.scan_tables`). A
   pdfplumber table whose cells read ``(cid:N)`` is dropped for the same reason.
   Not detected: fonts whose map yields valid but wrong CJK characters.
 """
@@ -29,13 +30,14 @@ from __future__ import annotations
 import io
 import logging
 import re
+from typing import Any
 
 import pdfplumber
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from pipelines.document import ExtractionError, LoadedDocument
 from pipelines.grid import expand, join_split, place
+from pipelines.loaded import ExtractionError, LoadedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +68,10 @@ def load_pdf(data: bytes, *, content_type: str = "") -> LoadedDocument:
         pdf.close()
     doc.text = "\n".join(t for t in texts if t)
     if ocr_results:
-        from pipelines.ocr import mean_confidence
+        from pipelines.ocr import add_tables, mean_confidence
 
         doc.ocr, doc.ocr_confidence = True, mean_confidence(ocr_results)
+        add_tables(doc, ocr_results)
     for grid, merges in find_tables(data, table_pages) if table_pages else ():
         if any(_CID.search(cell) for row in grid for cell in row):
             doc.warnings.append("a table whose cells pdfplumber reads as (cid:N) glyphs was dropped; its text is kept")
@@ -162,7 +165,7 @@ def clean_page_text(text: str) -> str:
     return "\n".join(line for line in lines if line.strip() and not _PAGE_NUMBER.match(line))
 
 
-def _ocr_page(page: pdfium.PdfPage):
+def _ocr_page(page: pdfium.PdfPage) -> Any:
     from pipelines.ocr import OCR_DPI, ocr_image
 
     image = page.render(scale=OCR_DPI / 72, grayscale=True).to_pil()
@@ -199,13 +202,15 @@ def find_tables(data: bytes, pages: list[int]) -> list[tuple[list[list[str]], li
                         out.append(table_grid(table, col_x))
                     previous = (index, pos == len(tables) - 1, col_x, sides)
                 page.close()
-    except Exception as exc:  # pdfminer raises many types on malformed content streams
+    except MemoryError:
+        raise  # over the memory budget: not a malformed stream (pipelines.bounded reports it)
+    except Exception as exc:  # noqa: BLE001 - pdfminer raises many types on malformed content streams
         logger.warning("pdfplumber table finding failed: %s", exc)
         return []
     return [(grid, merges) for grid, merges in out if grid and len(grid[0]) >= 2]
 
 
-def _continues(previous, index: int, col_x: list[float], sides: tuple[float, float]) -> bool:
+def _continues(previous: Any, index: int, col_x: list[float], sides: tuple[float, float]) -> bool:
     """Whether a page's first table continues the previous page's last one: same outer edges,
     and every column start it has is a column start of the part above (a continuation may have
     fewer columns, e.g. a last row whose label spans three)."""
@@ -217,7 +222,7 @@ def _continues(previous, index: int, col_x: list[float], sides: tuple[float, flo
     return all(any(abs(x - a) <= 3 for a in above) for x in col_x)
 
 
-def table_grid(table, col_x: list[float]) -> tuple[list[list[str]], list[tuple[int, int, int, int]]]:
+def table_grid(table: Any, col_x: list[float]) -> tuple[list[list[str]], list[tuple[int, int, int, int]]]:
     """A pdfplumber table as grid + merges on the given column starts: a cell sits in the column
     its left edge starts, and spans every column start (row top) its box covers."""
     row_y = [row.bbox[1] for row in table.rows]

@@ -24,7 +24,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from ogi.schema import SECTIONS
+from domain.schema import SECTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ HEADING_PATTERNS: dict[str, tuple[tuple[str, int], ...]] = {
     ),
     "applications": (
         (r"收到和处理政府信息公开申请(?:的)?情况", 3),
-        (r"(?:收到|受理)(?:和|及|与)?(?:处理|办理)(?:政府)?信息公开申请(?:的)?情况|依申请公开(?:政府)?信息(?:的)?(?:工作)?情况", 2),
+        (r"(?:收到|受理)(?:和|及|与)?(?:处理|办理)(?:政府)?信息公开申请(?:的)?情况|依申请公开(?:政府)?信息(?:的)?(?:工作)?情况", 2),  # noqa: E501 - one alternation, read as written
     ),
     "appeals": (
         (r"政府信息公开(?:工作)?(?:被申请)?行政复议[、和及与,，]?(?:提起)?行政诉讼(?:的)?情况", 3),
@@ -68,7 +68,7 @@ _NUMBERING = re.compile(
 )
 # What may sit between two items of a table-of-contents sentence.
 # A line break is not among them: headings on consecutive lines are an empty section.
-_LIST_GAP = re.compile(r"^[ \t\u3000、；;，,和及与以“”\"'《》]*(?:[（(]?[一二三四五六七八九十\d][）)]?[、.．]?)?[ \t\u3000、；;，,和及与以“”]*$")
+_LIST_GAP = re.compile(r"^[ \t\u3000、；;，,和及与以“”\"'《》]*(?:[（(]?[一二三四五六七八九十\d][）)]?[、.．]?)?[ \t\u3000、；;，,和及与以“”]*$")  # noqa: E501 - one pattern, read as written
 _LIST_WINDOW = 12
 _SENTENCE_END = "。！？；;：:!?」』”）)"
 #: Below this a candidate is not a heading at all, even if no better one exists: e.g. an
@@ -216,7 +216,7 @@ def split_sections(text: str) -> dict[str, str]:
     """
     headings = find_headings(text)
     sections: dict[str, str] = {}
-    for heading, nxt in zip(headings, headings[1:] + [None]):
+    for heading, nxt in zip(headings, headings[1:] + [None], strict=False):
         body = text[heading.end: nxt.start if nxt else len(text)]
         sections[heading.section] = body.strip()
     logger.debug("sections found: %s", [h.text for h in headings])

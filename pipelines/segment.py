@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 #: Search steps allowed per run; past that the row is reported as not splittable.
 MAX_STEPS = 10_000
@@ -49,7 +50,7 @@ def _boundaries(chunks: list[str]) -> set[int]:
 class _Search:
     """Depth-first search over cut points, bounded in steps."""
 
-    def __init__(self, text: str, bounds: set[int], count: int, valid, limit: int):
+    def __init__(self, text: str, bounds: set[int], count: int, valid: Any, limit: int) -> None:
         self.text, self.bounds, self.count, self.valid, self.limit = text, bounds, count, valid, limit
         self.solutions: list[list[str]] = []
         self.steps = 0

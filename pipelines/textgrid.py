@@ -9,7 +9,7 @@ Tables reach us as text in four layouts, often mixed in one document:
 * columns aligned with runs of spaces (``pdftotext -layout``, PDF text layers);
 * run-on text where the cell boundaries were lost (``规章000规范性文件898989``), as
   crawlers' "page.txt" dumps have it. Digits there are one token per run; how a run splits
-  into numbers is decided later (:mod:`pipelines.tables`) and only when the split is forced.
+  into numbers is decided later (:mod:`pipelines.stat_tables`) and only when the split is forced.
 
 The output is a flat list of :class:`TextCell` in reading order. Row boundaries are not
 kept: the table parser anchors on row labels, so it does not need them.

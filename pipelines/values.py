@@ -8,6 +8,7 @@ than silently reduced to one of them, and the raw text is always kept for the re
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -41,12 +42,14 @@ def clean(raw: str) -> str:
     return text.replace("\u3000", " ").strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def is_null_token(raw: str) -> bool:
     """True for the placeholders that mean "nothing to report"."""
     text = clean(raw).replace(" ", "")
     return text in NULL_TOKENS or (len(text) > 1 and set(text) <= {"-", "—", "/", "–"})
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_cell(raw: str) -> Parsed:
     """Read one cell; see the module docstring for what is accepted."""
     text = clean(raw)
@@ -83,6 +86,7 @@ def to_yuan(value: float | None, unit: str) -> float | None:
     return round(value * YUAN_FACTORS[unit], 2)
 
 
+@functools.lru_cache(maxsize=4096)
 def looks_numeric(raw: str) -> bool:
     """A cell that is a value (number or placeholder), not a label: used to split rows into label and values."""
     text = clean(raw)
@@ -93,15 +97,20 @@ def looks_numeric(raw: str) -> bool:
 
 
 def cell_record(raw: str, *, default_unit: str = "", ocr: bool = False) -> dict:
-    """The record stored per canonical key: {"value","raw","unit","derived","ocr"}."""
+    """The record stored per canonical key: {"value","raw","unit","derived","ocr"}; an OCR'd cell
+    also has "confidence", the OCR engine's (0-100) for the cell when it was read on its own
+    (:class:`pipelines.scan_tables.OcrText`), else None (read from the page's OCR text)."""
     parsed = parse_cell(raw)
-    return {
+    record = {
         "value": parsed.value,
         "raw": raw.strip() if raw else "",
         "unit": parsed.unit or (default_unit if parsed.value is not None else ""),
         "derived": False,
         "ocr": ocr,
     }
+    if ocr:
+        record["confidence"] = getattr(raw, "confidence", None)
+    return record
 
 
 def derived_record(value: float | None, *, unit: str = "", raw: str = "", ocr: bool = False) -> dict:

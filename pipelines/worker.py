@@ -1,7 +1,9 @@
 """Extraction of archived report versions into the database, safe with several workers at once.
 
 Each version is extracted in its own transaction, so a crash loses at most the version in
-hand, and a bad document only marks itself ``failed`` with a readable reason.
+hand, and a bad document only marks itself ``failed`` with a readable reason. Extraction runs
+in a child process within a time and memory budget (:mod:`pipelines.bounded`), so a
+decompression bomb or a pathological table fails its own version, not the worker.
 
 Claiming work differs by back end:
 
@@ -18,16 +20,20 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ogi.processes import pid_alive
-from pipelines.document import ExtractionError
-from pipelines.extract import EXTRACTOR_VERSION, extract_document
+from domain.config import load_settings
+from domain.processes import pid_alive
+from pipelines import cross_year, provenance
+from pipelines.bounded import BoundedExtractor, Budget, ExtractionBugError
+from pipelines.extract import EXTRACTOR_VERSION
+from pipelines.loaded import ExtractionError
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import CheckResult, ExtractedValue, Report, ReportVersion, Source
@@ -36,59 +42,83 @@ logger = logging.getLogger(__name__)
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 _CLAIM_PREFIX = "claimed by pid "
+POLL_S = 1.0  # how often extraction beside a crawl looks for versions it recorded
 
 Progress = Callable[[ReportVersion, str], None]
 
 
 def extract_pending(
-    db: Database, blob_store: BlobStore, *, limit: int | None = None, progress: Progress | None = None
+    db: Database, blob_store: BlobStore, *, limit: int | None = None, progress: Progress | None = None,
+    budget: Budget | None = None, crawling: Callable[[], bool] | None = None, stop: threading.Event | None = None,
 ) -> dict[str, int]:
     """Extract pending versions until none is left (or ``limit`` were handled).
 
     Returns counts by outcome (``done``, ``failed``). ``progress(version, status)`` is
-    called after each version.
+    called after each version. ``budget`` bounds each document (default: the configured
+    ``extract_timeout_s`` / ``extract_memory_mib``).
+
+    Beside a crawl (the nightly extracts what a crawl records while it runs, so extraction is
+    not on the crawl's path): while ``crawling()`` is true, an empty queue means "wait for
+    more" (polled every :data:`POLL_S`) instead of "done". ``stop`` set ends it after the
+    version in hand (a scheduler shutting down).
     """
     if db.dialect == "sqlite":
         _requeue_orphans(db)
     counts: Counter[str] = Counter({DONE: 0, FAILED: 0})
-    while limit is None or sum(counts.values()) < limit:
-        status = _extract_next(db, blob_store, progress)
-        if status is None:
-            break
-        counts[status] += 1
+    stop = stop or threading.Event()
+    with BoundedExtractor(budget or Budget.from_settings(load_settings())) as extractor:
+        while (limit is None or sum(counts.values()) < limit) and not stop.is_set():
+            more = crawling is not None and crawling()  # asked before claiming: what the crawl recorded last is claimed after
+            status = _extract_next(db, blob_store, extractor, progress)
+            if status is None:
+                if not more:
+                    break
+                stop.wait(POLL_S)
+                continue
+            counts[status] += 1
     return dict(counts)
 
 
 def requeue(db: Database, *, outdated_only: bool = False) -> int:
     """Mark versions for re-extraction; returns how many are now pending.
 
-    ``outdated_only`` leaves versions already extracted by this ``EXTRACTOR_VERSION``.
+    ``outdated_only`` leaves versions whose every component (``provenance``: the extraction
+    code, pdfium, tesseract and its model, LibreOffice ...) is still the one that read them.
     Versions being extracted right now (``running``) are left to their worker.
     """
     with db.session() as session:
         stmt = update(ReportVersion).where(ReportVersion.extraction_status != RUNNING)
         if outdated_only:
-            stmt = stmt.where(ReportVersion.extractor_version != EXTRACTOR_VERSION)
-        session.execute(stmt.values(extraction_status=PENDING))
+            rows = session.execute(select(ReportVersion.id, ReportVersion.extractor_version, ReportVersion.provenance)
+                                   .where(ReportVersion.extraction_status != RUNNING))
+            ids = [vid for vid, code, used in rows if code != EXTRACTOR_VERSION or provenance.outdated(used)]
+            for start in range(0, len(ids), 1000):
+                session.execute(stmt.where(ReportVersion.id.in_(ids[start:start + 1000])).values(extraction_status=PENDING))
+        else:
+            session.execute(stmt.values(extraction_status=PENDING))
         return session.scalar(select(func.count()).where(ReportVersion.extraction_status == PENDING)) or 0
 
 
 def reextract_all(
-    db: Database, blob_store: BlobStore, *, outdated_only: bool = False, progress: Progress | None = None
+    db: Database, blob_store: BlobStore, *, outdated_only: bool = False, progress: Progress | None = None,
+    budget: Budget | None = None, queued: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Re-run extraction over the archive (after a parser improvement).
+    """Re-run extraction over the archive (after a parser improvement): ``ogi reextract``.
 
     Every version is re-extracted from its own original bytes, replacing only its own
     values and checks; other versions of the same report are never touched. Versions are
-    re-queued first, so an interrupted run is finished by the next ``extract_pending``.
+    re-queued first, so an interrupted run is finished by the next ``extract_pending``;
+    ``queued`` is told how many before the first is extracted (a progress bar's total).
     """
-    requeue(db, outdated_only=outdated_only)
-    return extract_pending(db, blob_store, progress=progress)
+    total = requeue(db, outdated_only=outdated_only)
+    if queued:
+        queued(total)
+    return extract_pending(db, blob_store, progress=progress, budget=budget)
 
 
 # ---- claiming -------------------------------------------------------------------------------------
 
-def _extract_next(db: Database, blob_store: BlobStore, progress: Progress | None) -> str | None:
+def _extract_next(db: Database, blob_store: BlobStore, extractor: BoundedExtractor, progress: Progress | None) -> str | None:
     """Claim one pending version, extract it, store the result; its status, or None when none is left."""
     if db.dialect == "postgresql":
         with db.session() as session:
@@ -98,14 +128,14 @@ def _extract_next(db: Database, blob_store: BlobStore, progress: Progress | None
             ).first()
             if version is None:
                 return None
-            status = extract_version(session, version, blob_store)
+            status = extract_version(session, version, blob_store, extractor)
     else:
         version_id = _claim_sqlite(db)
         if version_id is None:
             return None
         with db.session() as session:
             version = session.get(ReportVersion, version_id)
-            status = extract_version(session, version, blob_store)
+            status = extract_version(session, version, blob_store, extractor)
     if progress:
         progress(version, status)
     return status
@@ -135,7 +165,8 @@ def _requeue_orphans(db: Database) -> None:
             select(ReportVersion.id, ReportVersion.extraction_error).where(ReportVersion.extraction_status == RUNNING)
         ).all()
         for version_id, claim in rows:
-            pid = int(claim[len(_CLAIM_PREFIX):]) if claim.startswith(_CLAIM_PREFIX) and claim[len(_CLAIM_PREFIX):].isdigit() else None
+            owner = claim.removeprefix(_CLAIM_PREFIX) if claim.startswith(_CLAIM_PREFIX) else ""
+            pid = int(owner) if owner.isdigit() else None
             if pid is None or not pid_alive(pid):
                 logger.info("version %s was claimed by a process that is gone; re-queued", version_id)
                 session.execute(
@@ -146,7 +177,7 @@ def _requeue_orphans(db: Database) -> None:
 
 # ---- storing one version ----------------------------------------------------------------------------
 
-def extract_version(session: Session, version: ReportVersion, blob_store: BlobStore) -> str:
+def extract_version(session: Session, version: ReportVersion, blob_store: BlobStore, extractor: BoundedExtractor) -> str:
     """Extract ``version`` from its blob and store the record on it; returns ``done`` or ``failed``.
 
     Failures are recorded, never raised: an unreadable document or a bug in a stage (logged
@@ -159,22 +190,29 @@ def extract_version(session: Session, version: ReportVersion, blob_store: BlobSt
         data = blob_store.get(version.sha256)
     except FileNotFoundError:
         return _fail(version, f"original bytes missing from the blob store (sha256 {version.sha256})")
-    version.values.clear()
-    version.checks.clear()
     version.extractor_version = EXTRACTOR_VERSION
+    version.provenance = {"ogi-archive": EXTRACTOR_VERSION}  # a failure names the code that failed
+    record = _read(extractor, version, data, hints)
+    _clear_results(session, version)  # after reading: on SQLite a write holds the file's lock until commit
+    if isinstance(record, str):
+        return _fail(version, record)
+    _store(session, version, record)
+    return DONE
+
+
+def _read(extractor: BoundedExtractor, version: ReportVersion, data: bytes, hints: dict[str, Any]) -> dict[str, Any] | str:
+    """The record of the version's bytes, or why there is none."""
     try:
-        record = extract_document(
+        return extractor.extract(
             data, content_type=version.content_type, filename=version.filename,
             url=version.document_url or version.source_url, region=hints["region"],
             title_hint=hints["title"], published_hint=hints["published_at"],
         )
     except ExtractionError as exc:
-        return _fail(version, exc.reason)
-    except Exception as exc:  # a bug in a stage must not stop the other versions
-        logger.exception("extraction of version %s crashed", version.id)
-        return _fail(version, f"internal error in extraction: {type(exc).__name__}: {exc}")
-    _store(session, version, record)
-    return DONE
+        return exc.reason
+    except ExtractionBugError as exc:  # a bug in a stage must not stop the other versions
+        logger.error("extraction of version %s crashed: %s", version.id, exc)
+        return f"internal error in extraction: {exc}"
 
 
 def _fail(version: ReportVersion, reason: str) -> str:
@@ -216,20 +254,41 @@ def _store(session: Session, version: ReportVersion, record: dict[str, Any]) -> 
         **(version.meta or {}),
         "format": record["format"],
         "ocr_confidence": record["ocr_confidence"],
+        # per value read from a scan: the review flag says "check these", this says which first
+        "cell_confidence": {k: c["confidence"] for k, c in record["cells"].items() if c.get("confidence") is not None},
         "warnings": record["warnings"],
     }
-    version.values.extend(
-        ExtractedValue(key=key, value=cell["value"], raw=cell.get("raw") or "", unit=cell.get("unit") or "",
-                       derived=bool(cell.get("derived")), ocr=bool(cell.get("ocr")))
-        for key, cell in record["values"].items()
-    )
-    version.checks.extend(
-        CheckResult(rule=check["rule"], ok=bool(check["ok"]), detail=check.get("detail") or "",
-                    cells=list(check.get("cells") or []), expected=check.get("expected"), found=check.get("found"))
-        for check in record["checks"]
-    )
+    version.provenance = {**record["provenance"], **provenance.fetched(version.meta)}
     version.extraction_status, version.extraction_error = DONE, ""
     _fill_report(version.report, version)
+    _insert(session, ExtractedValue, version, [
+        {"key": key, "value": cell["value"], "raw": cell.get("raw") or "", "unit": cell.get("unit") or "",
+         "derived": bool(cell.get("derived")), "ocr": bool(cell.get("ocr"))} for key, cell in record["cells"].items()])
+    values = {key: cell["value"] for key, cell in record["cells"].items()}
+    checks = [{**check, "ok": bool(check["ok"])} for check in record["checks"]]
+    _insert(session, CheckResult, version, [
+        {"rule": check["rule"], "ok": check["ok"], "detail": check.get("detail") or "", "cells": list(check.get("cells") or []),
+         "expected": check.get("expected"), "found": check.get("found")}
+        for check in [*checks, *cross_year.check_around(session, version, values)]])
+
+
+def _clear_results(session: Session, version: ReportVersion) -> None:
+    """Delete the version's values and checks.
+
+    Values and checks are written with plain INSERT/DELETE statements, not as ORM objects: a
+    report has about 200 of them, and the ORM's unit of work cost more per version than
+    reading the document did (bench/results/nightly_scale.txt).
+    """
+    for model in (ExtractedValue, CheckResult):
+        session.execute(delete(model).where(model.version_id == version.id), execution_options={"synchronize_session": False})
+    session.expire(version, ["values", "checks"])
+
+
+def _insert(session: Session, model: type[ExtractedValue | CheckResult], version: ReportVersion,
+            rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT of the version's values or checks, in their order."""
+    if rows:
+        session.execute(insert(model.__table__), [{"version_id": version.id, **row} for row in rows])  # Core: no ORM bookkeeping
 
 
 def _fill_report(report: Report, version: ReportVersion) -> None:

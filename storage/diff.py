@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ogi.schema import ALL_KEYS
+from domain.schema import ALL_KEYS
 from storage.models import ChangeEvent, ExtractedValue, ReportVersion
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def revision_summary(session: Session, old: ReportVersion, new: ReportVersion, *
     }
 
 
-def complete_revision_details(session: Session, *, run_id: int | None = None) -> int:
+def complete_revision_details(session: Session, *, run_ids: Sequence[int] | None = None) -> int:
     """Add ``details["changes"]`` (see :func:`revision_summary`) to ``revised`` events; return how many.
 
     Only events whose two versions are both extracted are completed; the others are left as
@@ -110,12 +111,13 @@ def complete_revision_details(session: Session, *, run_id: int | None = None) ->
     compare and are skipped.
     """
     query = select(ChangeEvent).where(ChangeEvent.kind == "revised")
-    if run_id is not None:
-        query = query.where(ChangeEvent.run_id == run_id)
+    if run_ids is not None:
+        query = query.where(ChangeEvent.run_id.in_(list(run_ids)))
     done = 0
     for event in session.scalars(query.order_by(ChangeEvent.id)):
         details = dict(event.details or {})
-        if "changes" in details or not details.get("previous_version") or details.get("version") == details.get("previous_version"):
+        previous = details.get("previous_version")
+        if "changes" in details or not previous or details.get("version") == previous:
             continue
         old, new = (session.execute(select(ReportVersion).where(
             ReportVersion.report_id == event.report_id, ReportVersion.version == details[k])).scalar_one_or_none()

@@ -8,7 +8,7 @@ crawl and extraction workers can share one PostgreSQL.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,12 +24,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -41,11 +41,11 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: use timezone-aware UTC datetimes")
-        return value.astimezone(timezone.utc) if value is not None else None
+        return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
 
@@ -179,6 +179,8 @@ class Report(Base):
     agency: Mapped[str] = mapped_column(String(200), default="", index=True)
     region: Mapped[str] = mapped_column(String(200), default="", index=True)
     report_year: Mapped[int | None] = mapped_column(Integer, index=True)
+    region_code: Mapped[str | None] = mapped_column(String(12), index=True)  # GB/T 2260; "" unresolved (storage/agencies.py)
+    agency_key: Mapped[str | None] = mapped_column(String(250), index=True)  # one body across years (storage/agencies.py)
     template: Mapped[str] = mapped_column(String(10), default="")
     status: Mapped[str] = mapped_column(String(20), default="current")  # current | withdrawn
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -235,6 +237,7 @@ class ReportVersion(Base):
     extraction_status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending | done | failed
     extraction_error: Mapped[str] = mapped_column(Text, default="")
     extractor_version: Mapped[str] = mapped_column(String(30), default="")
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)  # component -> version that read it (0007)
     report: Mapped[Report] = relationship(back_populates="versions")
     values: Mapped[list[ExtractedValue]] = relationship(cascade="all, delete-orphan", order_by="ExtractedValue.id")
     checks: Mapped[list[CheckResult]] = relationship(cascade="all, delete-orphan", order_by="CheckResult.id")
@@ -256,14 +259,14 @@ class ExtractedValue(Base):
 
 
 class CheckResult(Base):
-    """One consistency rule (R1-R5) applied to one version: kept whether it passed or failed."""
+    """One rule (domain.schema.RULES) applied to one version: kept whether it passed, failed or could not be checked."""
 
     __tablename__ = "checks"
     __table_args__ = (Index("ix_checks_failing", "ok", "rule", "version_id"),)  # search's "failing" filter (0003)
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("report_versions.id"), index=True)
     rule: Mapped[str] = mapped_column(String(40))
-    ok: Mapped[bool] = mapped_column(Boolean)
+    ok: Mapped[bool | None] = mapped_column(Boolean)  # None: not checked (the detail says why; 0007)
     detail: Mapped[str] = mapped_column(Text, default="")
     cells: Mapped[list[Any]] = mapped_column(default=list)
     expected: Mapped[float | None] = mapped_column(Float)
@@ -271,17 +274,20 @@ class CheckResult(Base):
 
 
 class ChangeEvent(Base):
-    """The outbox: a new, revised or withdrawn report, written in the same transaction as its cause."""
+    """The outbox: a new, revised or withdrawn report, written in the same transaction as its cause.
+
+    A ``missing`` event of a body that never published has no report (``report_id`` None):
+    its expectation, in ``details``, is what it is about."""
 
     __tablename__ = "change_events"
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
-    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("report_versions.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # new | revised | withdrawn
+    kind: Mapped[str] = mapped_column(String(20))  # new | revised | withdrawn | missing | late (storage/compliance.py)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    report: Mapped[Report] = relationship()
+    report: Mapped[Report | None] = relationship()
 
 
 class Subscription(Base):
@@ -307,7 +313,8 @@ class Digest(Base):
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sending | committing | sent | cancelled (alerts/send.py)
+    # pending | sending | committing | sent | cancelled (alerts/send.py)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -324,3 +331,69 @@ class DigestEvent(Base):
     digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"), index=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
     event_id: Mapped[int] = mapped_column(ForeignKey("change_events.id"))
+
+
+class ArchiveMeta(Base):
+    """A fact about the archive kept with it, e.g. ``data_dir``: where its blobs and WARC files
+    are (storage/archive_meta.py)."""
+
+    __tablename__ = "archive_meta"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AgencyCorrection(Base):
+    """A manual correction of agency identity (``ogi agencies``), kept after it is undone.
+
+    ``merge``: reports keyed ``from_key`` take ``to_key``; ``split``: report ``report_id``
+    takes ``to_key``; ``link``: ``from_key`` was renamed or merged into ``to_key`` (both keys
+    stay, the successor inherits the expectation). Undoing sets ``reverted_at``.
+    """
+
+    __tablename__ = "agency_corrections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(10))  # merge | split | link
+    from_key: Mapped[str] = mapped_column(String(250))
+    to_key: Mapped[str] = mapped_column(String(250))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reverted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Expectation(Base):
+    """One report a body owes for one year, and whether it came (storage/compliance.py)."""
+
+    __tablename__ = "expectations"
+    __table_args__ = (UniqueConstraint("source_id", "agency_key", "report_year"),
+                      Index("ix_expectations_year_region", "report_year", "region_code"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    agency_key: Mapped[str] = mapped_column(String(250))
+    agency: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str] = mapped_column(String(200), default="")
+    region_code: Mapped[str] = mapped_column(String(12), default="")
+    report_year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12), default="department")  # department | government
+    deadline: Mapped[str] = mapped_column(String(10))  # ISO date
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | on_time | late | missing | withdrawn
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    published_at: Mapped[str | None] = mapped_column(String(10))  # ISO date
+    days_late: Mapped[int | None] = mapped_column(Integer)
+    alerted: Mapped[list[Any]] = mapped_column(default=list)  # event kinds already emitted (missing, late)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FixityAudit(Base):
+    """One fixity audit (storage/fixity.py): what was re-read, what did not match, where the next sample starts."""
+
+    __tablename__ = "fixity_audits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sample: Mapped[int | None] = mapped_column(Integer)
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # blobs, versions, warc_files, warc_records
+    problems: Mapped[list[Any]] = mapped_column(default=list)  # [{kind, what, detail}], the first 1,000
+    cursor: Mapped[dict[str, Any]] = mapped_column(default=dict)  # last blob digest and WARC file checked

@@ -30,10 +30,11 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import Connection, Select, Text, and_, column, exists, func, literal, or_, select, table, text
+from sqlalchemy import ColumnElement, Connection, Select, Text, and_, column, exists, func, literal, or_, select, table, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
@@ -158,7 +159,7 @@ def grams(text_: str) -> set[str]:
     out: set[str] = set()
     for run in _WORD_RUN.findall(normalize(text_)):
         out.update(run)
-        out.update(map("".join, zip(run, run[1:])))
+        out.update(map("".join, pairwise(run)))
     return out
 
 
@@ -250,6 +251,7 @@ class SearchQuery:
     agency: str = ""
     template: str = ""
     failing: str = ""  # "" | "any" | a rule id such as R1-balance
+    ocr: str = ""  # "" | "yes": values read by OCR from a scan (to review) | "no": born-digital only
     sort: str = "archived"
     page: int = 1
     per_page: int = 20
@@ -282,6 +284,7 @@ class Hit:
     status: str
     snippet: Markup
     failing: list[str] = field(default_factory=list)
+    ocr: bool = False  # values read by OCR: review them against the document
 
 
 @dataclass
@@ -321,7 +324,7 @@ def _fts_for(term: str) -> tuple[str, str] | None:
     return ("search_grams", _fts_phrase(gram)) if gram else None
 
 
-def _term_condition(dialect: str, term: str):  # noqa: ANN202 - a SQL expression
+def _term_condition(dialect: str, term: str) -> ColumnElement[bool]:
     """The condition "this version's text contains ``term``", using the right index."""
     if dialect == "sqlite":
         fts = _fts_for(term)
@@ -371,10 +374,22 @@ def _matching(dialect: str, query: SearchQuery, *columns: Any, all_versions: boo
     return (stmt if all_versions else latest_only(stmt)), newest
 
 
+def division_prefix(code: str) -> str:
+    """The prefix shared by a division and everything below it: GB/T 2260 codes pad a province
+    (34) or city (3404) with zeros, so 340000 matches 34xxxx and 340400 matches 3404xx."""
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
 def _filters(stmt: Select, query: SearchQuery) -> Select:
-    if query.region:
+    if query.region and query.region.strip().isascii() and query.region.strip().isdigit():
+        stmt = stmt.where(exists().where(Report.id == ReportVersion.report_id,
+                                         Report.region_code.like(f"{division_prefix(query.region.strip())}%")))
+    elif query.region:
         region = query.region.strip("/")
-        stmt = stmt.where(or_(ReportVersion.region == region, ReportVersion.region.like(f"{_like_escape(region)}/%", escape="\\")))
+        below = ReportVersion.region.like(f"{_like_escape(region)}/%", escape="\\")
+        stmt = stmt.where(or_(ReportVersion.region == region, below))
     if query.year:
         stmt = stmt.where(ReportVersion.report_year == query.year)
     if query.agency:
@@ -386,6 +401,8 @@ def _filters(stmt: Select, query: SearchQuery) -> Select:
         if query.failing != "any":
             cond = and_(cond, CheckResult.rule == query.failing)
         stmt = stmt.where(exists().where(cond))
+    if query.ocr:
+        stmt = stmt.where(ReportVersion.ocr.is_(query.ocr == "yes"))
     return stmt
 
 
@@ -487,7 +504,7 @@ def search(session: Session, query: SearchQuery) -> SearchResult:
     terms = query.terms()
     hits = [
         Hit(v.report_id, v.id, v.version, v.title, v.agency, v.region, v.report_year, v.template,
-            v.published_at, status, snippet(v.text or "", terms), failing.get(v.id, []))
+            v.published_at, status, snippet(v.text or "", terms), failing.get(v.id, []), bool(v.ocr))
         for v, status in (rows[i] for i in wanted)
     ]
     return SearchResult(query, hits, min(total, COUNT_CAP), total > COUNT_CAP)

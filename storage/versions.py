@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from ogi.chinese import normalize_label
+from domain.chinese import normalize_label
 from storage.db import chunks, url_key
 from storage.models import ChangeEvent, CrawlRun, Document, Report, ReportUrl, ReportVersion, utcnow
 
@@ -173,7 +173,8 @@ def _new_report(session: Session, c: ReportCandidate, source_id: int | None) -> 
 
 
 def _new_version(session: Session, report: Report, c: ReportCandidate, run_id: int | None) -> ReportVersion:
-    number = (session.execute(select(func.max(ReportVersion.version)).where(ReportVersion.report_id == report.id)).scalar() or 0) + 1
+    last = session.execute(select(func.max(ReportVersion.version)).where(ReportVersion.report_id == report.id)).scalar()
+    number = (last or 0) + 1
     version = ReportVersion(
         report_id=report.id, version=number, sha256=c.sha256, run_id=run_id, source_url=c.source_url,
         document_url=c.document_url, content_type=c.content_type, filename=c.filename, fetched_at=c.fetched_at,
@@ -267,7 +268,7 @@ def record_reports(
         try:
             with session.begin_nested():
                 outcomes[i] = record_report(session, candidate, run_id=run_id, source_id=source_id)[2]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - returned as this record's outcome; the caller logs and counts it
             outcomes[i] = exc
     return outcomes  # type: ignore[return-value]
 
@@ -315,7 +316,7 @@ def _known_keys(session: Session, wanted: set[tuple[Any, ...]]) -> set[tuple[Any
 
 def _certainly_new(session: Session, candidates: list[ReportCandidate], sources: list[int | None]) -> list[int]:
     """Indexes of the candidates that share no identity key with a known report or another candidate."""
-    keys = [_identity_keys(c, s) for c, s in zip(candidates, sources)]
+    keys = [_identity_keys(c, s) for c, s in zip(candidates, sources, strict=True)]
     uses: dict[tuple[Any, ...], int] = {}
     for own in keys:
         for key in set(own):
@@ -334,17 +335,17 @@ def _insert_new(session: Session, items: list[tuple[ReportCandidate, int | None,
          "first_seen": c.fetched_at, "last_seen": c.fetched_at} for c, _, s in items]).all()
     session.execute(insert(ReportUrl.__table__), [
         {"report_id": rid, "url": url, "url_key": url_key(url), "first_seen": c.fetched_at}
-        for rid, (c, _, _) in zip(report_ids, items) for url in c.urls])
+        for rid, (c, _, _) in zip(report_ids, items, strict=True) for url in c.urls])
     version_ids = session.scalars(insert(versions).returning(versions.c.id, sort_by_parameter_order=True), [
         {"report_id": rid, "version": 1, "sha256": c.sha256, "run_id": run_id, "source_url": c.source_url,
          "document_url": c.document_url, "content_type": c.content_type, "filename": c.filename,
          "fetched_at": c.fetched_at, "first_seen": c.fetched_at, "last_seen": c.fetched_at, "title": c.title,
          "agency": c.agency, "region": c.region, "report_year": c.report_year, "template": c.template,
          "published_at": c.published_at, "meta": dict(c.meta)}
-        for rid, (c, run_id, _) in zip(report_ids, items)]).all()
+        for rid, (c, run_id, _) in zip(report_ids, items, strict=True)]).all()
     session.execute(insert(ChangeEvent.__table__), [
         {"run_id": run_id, "report_id": rid, "version_id": vid, "kind": "new"}
-        for rid, vid, (_, run_id, _) in zip(report_ids, version_ids, items)])
+        for rid, vid, (_, run_id, _) in zip(report_ids, version_ids, items, strict=True)])
 
 
 def _withdraw(session: Session, report: Report, *, run_id: int | None, when: datetime, reason: dict[str, Any]) -> None:
@@ -420,7 +421,8 @@ def withdraw_unseen(session: Session, source_id: int, run_id: int | None, since:
             if current is not None:
                 current.last_seen = max(current.last_seen, seen)
             continue
-        _withdraw(session, report, run_id=run_id, when=when, reason={"reason": "not_listed", "last_seen": report.last_seen.isoformat()})
+        reason = {"reason": "not_listed", "last_seen": report.last_seen.isoformat()}
+        _withdraw(session, report, run_id=run_id, when=when, reason=reason)
         withdrawn += 1
     return withdrawn
 

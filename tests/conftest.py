@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ogi.config import Settings
+from domain.config import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
 

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from alerts.subscriptions import make_filters, subscribe
-from ogi.config import Settings
+from domain.config import Settings
 from storage.db import Database
 from storage.models import CheckResult, ExtractedValue
 from storage.versions import ReportCandidate, record_report
@@ -32,7 +32,7 @@ class Collector:
     def __init__(self) -> None:
         self.envelopes: list = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd objects
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.envelopes.append(envelope)
         return "250 OK"
 
@@ -41,7 +41,7 @@ class Collector:
 
     def by_recipient(self) -> dict[str, list[EmailMessage]]:
         out: dict[str, list[EmailMessage]] = {}
-        for env, msg in zip(self.envelopes, self.messages()):
+        for env, msg in zip(self.envelopes, self.messages(), strict=True):
             for rcpt in env.rcpt_tos:
                 out.setdefault(rcpt, []).append(msg)
         return out
@@ -59,7 +59,7 @@ def smtp_port() -> int:
 
 
 @pytest.fixture
-def collector(smtp_port: int):  # noqa: ANN201
+def collector(smtp_port: int):
     handler = Collector()
     controller = start_smtp(smtp_port, handler)
     yield handler

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from ogi.config import Settings
-from ogi.schema import keys_for
+from domain.config import Settings
+from domain.schema import keys_for
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import Blob, CheckResult, ExtractedValue
@@ -22,7 +22,7 @@ from storage.versions import ReportCandidate, record_report
 from web.app import create_app
 
 R1_CELLS = [f"applications.{row}.natural_person" for row in ("new", "carried_over", "result.total", "carried_forward")]
-T0 = datetime(2026, 2, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 
 ZHANGZHENG_TEXT = (
     "兴庆区掌政镇人民政府2021年政府信息公开工作年度报告\n"
@@ -88,9 +88,12 @@ def seed_archive(db: Database, blobs: BlobStore) -> Seeded:
     with db.session() as s:
         s.add(Blob(sha256=pdf_sha, size=len(pdf), content_type="application/pdf", filename="掌政镇2021年报.pdf"))
         cand = ReportCandidate(
-            url="http://www.xqq.gov.cn/zwgk/art/2022/1/20/zz2021.pdf", source_url="http://www.xqq.gov.cn/zwgk/art/2022/1/20/art_1.html",
-            document_url="http://www.xqq.gov.cn/zwgk/art/2022/1/20/zz2021.pdf", title="兴庆区掌政镇人民政府2021年政府信息公开工作年度报告",
-            sha256=pdf_sha, content_type="application/pdf", filename="掌政镇2021年报.pdf", fetched_at=T0, published_at="2022-01-20",
+            url="http://www.xqq.gov.cn/zwgk/art/2022/1/20/zz2021.pdf",
+            source_url="http://www.xqq.gov.cn/zwgk/art/2022/1/20/art_1.html",
+            document_url="http://www.xqq.gov.cn/zwgk/art/2022/1/20/zz2021.pdf",
+            title="兴庆区掌政镇人民政府2021年政府信息公开工作年度报告",
+            sha256=pdf_sha, content_type="application/pdf", filename="掌政镇2021年报.pdf", fetched_at=T0,
+            published_at="2022-01-20",
         )
         zz, v, _ = record_report(s, cand)
         _add(s, zz, v, text=ZHANGZHENG_TEXT, values=_values_2021(), template="2021", year=2021,
@@ -129,7 +132,7 @@ def seeded(db: Database, blobs: BlobStore) -> Seeded:
 
 
 @pytest.fixture
-def seeded_sqlite_url(tmp_path) -> str:  # noqa: ANN001
+def seeded_sqlite_url(tmp_path) -> str:
     """A seeded SQLite archive (for tests that run the app in another process)."""
     url = f"sqlite:///{tmp_path / 'seeded.sqlite3'}"
     db = Database(url)

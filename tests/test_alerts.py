@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from alerts.send import LEASE, send_pending
-from alerts.subscriptions import Filters, InvalidSubscription, make_filters, normalize_email, unsubscribe
-from ogi.config import Settings
+from alerts.subscriptions import Filters, InvalidSubscriptionError, make_filters, normalize_email, unsubscribe
+from domain.config import Settings
+from flow.after_crawl import after_crawl
 from storage.db import Database
 from storage.models import CrawlRun, Digest, Subscription, utcnow
 from storage.versions import mark_gone
@@ -41,9 +42,12 @@ def new_run(db: Database) -> int:
         return run.id
 
 
-FUYANG = ("http://fy.test/2024/fy.pdf", "杭州市富阳区教育局2023年政府信息公开工作年度报告", "杭州市富阳区教育局", "浙江省/杭州市/富阳区", 2023)
-YINZHOU = ("http://yz.test/2024/yz.docx", "宁波市鄞州区人民政府2023年政府信息公开工作年度报告", "宁波市鄞州区人民政府", "浙江省/宁波市/鄞州区", 2023)
-PINGTAN = ("http://pt.test/2023/pt.html", "平潭综合实验区教育局2022年政府信息公开工作年度报告", "平潭综合实验区教育局", "福建省/平潭综合实验区", 2022)
+FUYANG = ("http://fy.test/2024/fy.pdf", "杭州市富阳区教育局2023年政府信息公开工作年度报告",
+          "杭州市富阳区教育局", "浙江省/杭州市/富阳区", 2023)
+YINZHOU = ("http://yz.test/2024/yz.docx", "宁波市鄞州区人民政府2023年政府信息公开工作年度报告",
+           "宁波市鄞州区人民政府", "浙江省/宁波市/鄞州区", 2023)
+PINGTAN = ("http://pt.test/2023/pt.html", "平潭综合实验区教育局2022年政府信息公开工作年度报告",
+           "平潭综合实验区教育局", "福建省/平潭综合实验区", 2022)
 
 
 def seed_three(db: Database, run_id: int | None = None) -> dict[str, int]:
@@ -70,11 +74,11 @@ def test_validation_refuses_bad_addresses_and_filters() -> None:
     assert normalize_email(" Researcher@Example.ORG ") == "Researcher@example.org"
     assert normalize_email("a@例子.中国").endswith("@xn--fsqu00a.xn--fiqs8s")
     for bad in ("", "no-at-sign", "a@b", "两个字@example.org", "a b@example.org", "a@-bad-.org", "a@@example.org"):
-        with pytest.raises(InvalidSubscription):
+        with pytest.raises(InvalidSubscriptionError):
             normalize_email(bad)
     assert make_filters(region=" 浙江省／杭州市 ").region == "浙江省/杭州市"
     for kwargs in ({"region": "浙江省//杭州市"}, {"region": "浙江*"}, {"year": 1999}, {"year": 2999}, {"keyword": "  "}):
-        with pytest.raises(InvalidSubscription):
+        with pytest.raises(InvalidSubscriptionError):
             make_filters(**kwargs)
     assert Filters.from_dict(make_filters(agency="教育局", year=2023, failing_only=True).as_dict()) == \
         Filters(agency="教育局", year=2023, failing_only=True)
@@ -144,7 +148,7 @@ def test_digests_follow_filters_and_decode_in_both_languages(db: Database, mail_
     add_report(db, "http://fy.test/x/2024/fy.pdf", title=FUYANG[1], agency=FUYANG[2], region=FUYANG[3], year=2023, sha="g",
                text="更正后的报告", values={**FIGURES_V1, "applications.new.total": 15, "appeals.review.total": 2})
     withdraw(db, PINGTAN[0].replace(".test/", ".test/x/"))
-    send_pending(db, mail_settings)
+    after_crawl(db, mail_settings, steps=("diffs", "alerts"))  # the digest reads the diffs this writes
     later = {rcpt: msgs for rcpt, msgs in collector.by_recipient().items() if len(msgs) > 1}
     # the revised text lost the keyword and passes the checks; the withdrawn report still has the keyword
     assert set(later) == {"all@example.org", "hz@example.org", "edu@example.org", "kw@example.org"}
@@ -198,11 +202,13 @@ def test_subscribers_hear_only_later_events_and_unsubscribe_stops_mail(db: Datab
     sub(db, "late@example.org", lang="en", region="福建省")
     with db.session() as s:
         assert {x.since_event_id for x in s.scalars(select(Subscription))} == {3}
-    add_report(db, "http://pt.test/2024/new.html", title="平潭2024", agency="平潭", region="福建省/平潭综合实验区", year=2024, sha="h")
+    add_report(db, "http://pt.test/2024/new.html", title="平潭2024", agency="平潭", region="福建省/平潭综合实验区",
+               year=2024, sha="h")
     with db.session() as s:
         assert unsubscribe(s, token) == 1  # by token: only that subscription
     assert send_pending(db, mail_settings)["sent"] == 1
-    add_report(db, "http://pt.test/2025/new.html", title="平潭2025", agency="平潭", region="福建省/平潭综合实验区", year=2025, sha="i")
+    add_report(db, "http://pt.test/2025/new.html", title="平潭2025", agency="平潭", region="福建省/平潭综合实验区",
+               year=2025, sha="i")
     with db.session() as s:
         assert unsubscribe(s, "LATE@example.org") == 1  # by address: every remaining one
         assert unsubscribe(s, "nobody@example.org") == 0
@@ -230,13 +236,13 @@ class KillingCollector(Collector):
         self.victim.wait(10)
         self.at = None
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: ANN001
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
         if self.at == "rcpt":
             self._kill_victim()
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.envelopes.append(envelope)
         if self.at == "data":
             self._kill_victim()
@@ -247,7 +253,7 @@ SENDER_SCRIPT = """
 import sys
 import threading
 from alerts.send import send_pending
-from ogi.config import load_settings
+from domain.config import load_settings
 from storage.db import Database
 send_pending(Database(sys.argv[1]), load_settings())
 """
@@ -255,7 +261,7 @@ send_pending(Database(sys.argv[1]), load_settings())
 
 @pytest.mark.parametrize("at", ["data", "rcpt"])
 def test_process_killed_mid_send_never_duplicates_or_drops(db: Database, mail_settings: Settings, smtp_port: int,
-                                                           tmp_path, at: str) -> None:  # noqa: ANN001
+                                                           tmp_path, at: str) -> None:
     sub(db, "first@example.org")
     sub(db, "second@example.org", lang="en")
     seed_three(db)
@@ -288,7 +294,7 @@ def test_process_killed_mid_send_never_duplicates_or_drops(db: Database, mail_se
         digests = list(s.scalars(select(Digest).order_by(Digest.id)))
         assert [d.status for d in digests] == ["sent", "sent"]
         assert digests[0].last_error.startswith("unconfirmed") == (at == "data")
-    first = next(m for e, m in zip(handler.envelopes, handler.messages()) if e.rcpt_tos == ["first@example.org"])
+    first = next(m for e, m in zip(handler.envelopes, handler.messages(), strict=True) if e.rcpt_tos == ["first@example.org"])
     assert first["Message-ID"].strip() == digests[0].message_id  # fixed before the first attempt
 
 
@@ -310,7 +316,7 @@ def test_two_senders_at_once_send_each_digest_once(db: Database, mail_settings: 
 class HangUpAfterData(Collector):
     """Takes the message, then drops the connection instead of answering the final dot."""
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.envelopes.append(envelope)
         server.transport.abort()
         return "250 OK"

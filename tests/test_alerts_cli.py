@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from alerts.match import DEFER_LIMIT
 from alerts.send import send_pending
+from alerts.subscriptions import new_token
+from domain.config import Settings
 from ogi.cli import main
-from ogi.config import Settings
 from storage.db import Database
 from storage.models import ReportVersion, Subscription, utcnow
 from tests.mail import SENDER, Collector, add_report, free_port, start_smtp, sub
@@ -33,7 +34,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp_port: int) -> 
         monkeypatch.setenv(f"OGI_{name}", value)
 
 
-def run(*args: str):  # noqa: ANN201 - click's Result
+def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
@@ -61,11 +62,18 @@ def test_subscribe_list_unsubscribe_commands(db: Database, cli_env: None) -> Non
     assert again.exit_code == 1 and "no active subscription" in again.output
 
 
+def test_tokens_can_be_pasted_on_a_command_line() -> None:
+    """One token in 64 began with "-" and ``ogi unsubscribe`` took it for an option (seen on CI)."""
+    tokens = {new_token() for _ in range(2000)}
+    assert len(tokens) == 2000 and not any(t.startswith("-") for t in tokens)
+    assert all(len(t) == 32 for t in tokens)
+
+
 def _certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (the test trusts it via SSL_CERT_FILE)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
@@ -94,7 +102,7 @@ class AuthCollector(Collector):
         super().__init__()
         self.logins = []
 
-    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         login, password = (x.decode() if isinstance(x, bytes) else x for x in (auth_data.login, auth_data.password))
         self.logins.append(login)
         return AuthResult(success=(login, password) == ("alerts", "s3cret"), handled=False)
@@ -110,10 +118,12 @@ def test_digest_over_starttls_with_login(db: Database, settings: Settings, smtp_
     settings.smtp_port, settings.smtp_security, settings.smtp_user, settings.smtp_from = smtp_port, "starttls", "alerts", SENDER
     try:
         sub(db, "tls@example.org")
-        add_report(db, "http://x.test/r.pdf", title="某县2023年报告", agency="某县人民政府", region="浙江省/杭州市", year=2023, sha="a")
+        add_report(db, "http://x.test/r.pdf", title="某县2023年报告", agency="某县人民政府", region="浙江省/杭州市",
+                   year=2023, sha="a")
         assert send_pending(db, settings)["sent"] == 1
         settings.smtp_user = "intruder"
-        add_report(db, "http://x.test/r2.pdf", title="某县2024年报告", agency="某县人民政府", region="浙江省/杭州市", year=2024, sha="b")
+        add_report(db, "http://x.test/r2.pdf", title="某县2024年报告", agency="某县人民政府", region="浙江省/杭州市",
+                   year=2024, sha="b")
         refused = send_pending(db, settings)
         assert (refused["sent"], refused["failed"]) == (0, 1) and "SMTPAuthenticationError" in refused["errors"][0]
     finally:
@@ -170,6 +180,7 @@ def test_events_wait_for_extraction_but_not_for_ever(db: Database, settings: Set
     finally:
         controller.stop()
     got = {rcpt: [m.get_body(("plain",)).get_content() for m in msgs] for rcpt, msgs in handler.by_recipient().items()}
-    assert [("乙报告" in b, "甲报告" in b, "丙报告" in b) for b in got["kw@example.org"]] == [(True, False, False), (False, True, False)]
+    assert [("乙报告" in b, "甲报告" in b, "丙报告" in b) for b in got["kw@example.org"]] == [
+        (True, False, False), (False, True, False)]
     assert [("乙报告" in b, "甲报告" in b, "丙报告" in b) for b in got["all@example.org"]] == [
         (True, False, False), (False, True, False), (False, False, True)]

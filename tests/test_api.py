@@ -22,7 +22,9 @@ def test_search_api_finds_two_character_queries_with_snippets(client: TestClient
 
 
 def test_search_api_filters_sort_and_pages(client: TestClient, seeded: Seeded) -> None:
-    get = lambda **p: client.get("/api/reports", params=p).json()  # noqa: E731
+    def get(**params: str) -> dict:
+        return client.get("/api/reports", params=params).json()
+
     assert [r["report_id"] for r in get(region="安徽省/淮南市/寿县")["results"]] == [seeded.zhongxing]
     assert [r["report_id"] for r in get(failing="any")["results"]] == [seeded.zhangzheng]
     assert [r["report_id"] for r in get(year="2018", template="legacy")["results"]] == [seeded.zhangshu]
@@ -37,7 +39,8 @@ def test_report_api_has_record_cells_failed_checks_and_citation(client: TestClie
     body = client.get(f"/api/reports/{seeded.zhangzheng}").json()
     assert body["report_id"] == seeded.zhangzheng and body["version"] == 1 and body["template"] == "2021"
     assert body["values"]["applications.new.natural_person"] == 12
-    assert body["cells"]["active.fees.amount_10k_yuan"] == {"value": None, "raw": "—", "unit": "", "derived": False}
+    assert body["cells"]["active.fees.amount_10k_yuan"] == {"value": None, "raw": "—", "unit": "", "derived": False, "ocr": False,
+                                                              "confidence": None}
     assert body["failed_checks"][0]["rule"] == "R1-balance"
     assert f"report {seeded.zhangzheng} version 1" in body["cite"]
     assert client.get(body["original_url"]).content == seeded.pdf_bytes
@@ -77,6 +80,8 @@ def test_wide_and_long_csv_parquet_and_codebook_follow_the_search(client: TestCl
     assert json.loads(lines[0])["report_id"]
     book = list(csv.DictReader(io.StringIO(client.get("/api/codebook.csv").text)))
     assert {"key": "appeals.review.total", "label": "行政复议 总计", "templates": "2019 2021", "derived": "False"} in book
+    rules = {r["rule"] for r in client.get("/api/codebook").json()["rules"]}
+    assert {"R1-balance", "R7-text-total", "R8-year-in-force", "R9-year-carried"} <= rules
 
 
 def test_charts_sum_applications_per_year_and_coverage(client: TestClient, seeded: Seeded) -> None:

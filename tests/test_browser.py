@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from ogi.config import Settings
+from domain.config import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
 from tests.seeding import Seeded, seed_archive
@@ -65,10 +65,14 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A page that fails its test if the Content-Security-Policy blocked anything on it."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900}, locale="zh-CN")
     pg = context.new_page()
+    blocked: list[str] = []
+    pg.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield pg
     context.close()
+    assert not blocked, blocked
 
 
 @pytest.fixture
@@ -92,6 +96,13 @@ def test_chinese_query_finds_the_report_and_its_tables(server, page: Page, shots
     expect(page.locator("table.stats td.flag")).to_have_count(4)
     expect(page.locator('td[data-key="applications.new.natural_person"]')).to_have_text("12")
     page.screenshot(path=str(shots / "report.png"), full_page=True)
+
+
+def test_api_docs_render_the_operations_under_the_page_policy(server, page: Page) -> None:
+    base, _ = server
+    page.goto(base + "/docs")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    expect(page.locator('.opblock-summary-path[data-path="/api/reports"]')).to_have_count(1)
 
 
 def test_dataset_charts_draw_and_exports_download_and_parse(server, page: Page, shots: Path, tmp_path: Path) -> None:

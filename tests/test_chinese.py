@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from ogi.chinese import decode_bytes, normalize_label
+from domain.chinese import decode_bytes, normalize_label
 
 
 @pytest.mark.parametrize(
     ("data", "declared", "codec"),
     [
-        ("政府信息公开年报".encode("utf-8"), None, "utf-8"),
+        ("政府信息公开年报".encode(), None, "utf-8"),
         ("政府信息公开年报".encode("gbk"), "gbk", "gb18030"),
         # 镕 is not in GB2312: a page labelled gb2312 must still decode (as GB18030).
         ("朱镕基 政府信息公开".encode("gb18030"), "gb2312", "gb18030"),

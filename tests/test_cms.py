@@ -11,7 +11,8 @@ def test_trs_classic_call():
 
 
 def test_trs_current_page_and_variables():
-    html = "<script>var countPage = 3;//共多少页\nvar currentPage = 1;\ncreatePageHTML(countPage, currentPage, 'index', 'shtml');</script>"
+    html = ("<script>var countPage = 3;//共多少页\nvar currentPage = 1;\n"
+            "createPageHTML(countPage, currentPage, 'index', 'shtml');</script>")
     assert trs_pages(html, "http://a/nb/index_1.shtml") == ["http://a/nb/index.shtml", "http://a/nb/index_2.shtml"]
 
 
@@ -30,7 +31,7 @@ HANWEB = """<div id="5678"><script type="text/xml"><datastore>
 <record><![CDATA[<li><a href="/art/2021/1/20/art_1234_567890.html" title="寿县2020年政府信息公开工作年度报告">寿县2020年政府信息公开...</a><span>2021-01-20</span></li>]]></record>
 <record><![CDATA[<li><a href="/art/2020/1/20/art_1234_567800.html">寿县2019年政府信息公开工作年度报告</a></li>]]></record>
 </recordset><totalrecord>7</totalrecord><totalpage>4</totalpage></datastore></script></div>
-<script>$('#5678').jpage({ perPage: 2, totalRecord: 7 });</script>"""
+<script>$('#5678').jpage({ perPage: 2, totalRecord: 7 });</script>"""  # noqa: E501 - a portal's markup, URLs unbroken  # noqa: E501 - a portal's markup, URLs unbroken
 
 
 def test_hanweb_records_and_their_links():
@@ -69,7 +70,7 @@ JPAGE = """<div id="1234"><script type="text/xml"><datastore>
 <script>$('#1234').jpage({ dataStore: dataStore, perPage: 1, totalRecord: 4, groupSize: 3,
     proxyUrl: '/module/web/jpage/dataproxy.jsp',
     ajaxParam: {col: 1, appid: 1, webid: 33, path: '/', columnid: 1234, sourceContentType: 1, unitid: '5678', webname: '云溪区人民政府'}
-});</script>"""
+});</script>"""  # noqa: E501 - a portal's markup, URLs unbroken
 
 
 def test_hanweb_jpage_call_gives_total_and_parameters():

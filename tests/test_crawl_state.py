@@ -5,9 +5,10 @@ import sqlalchemy as sa
 
 from crawler.exchange import assess
 from crawler.sources import DEFAULT_FILE, load_sources_file, resolve_sources, sync_sources
-from crawler.state import CrawlState
+from crawler.state import CrawlState, close_status
 from storage.db import url_key
 from storage.models import CrawlRun, Document, Fetch, FrontierEntry, Report, Source, utcnow
+from storage.runs import COUNT_COLUMNS
 from storage.versions import ReportCandidate
 
 
@@ -62,7 +63,7 @@ def test_batched_writes_and_resume_of_a_dead_run(db):
         assert s.scalar(sa.select(sa.func.count()).select_from(Document)) == 2
         assert s.scalar(sa.select(sa.func.count()).select_from(Report)) == 1
         s.execute(sa.update(CrawlRun).values(pid=2**22 + 12345))  # the process is gone (killed)
-    assert first.counts[run.run_id].new == 1 and first.counts[run.run_id].pages == 4
+    assert first.counts[run.run_id].reports_new == 1 and first.counts[run.run_id].pages == 4
 
     second = CrawlState(db)
     resumed = second.open_run(None, urls, ["127.0.0.2"])
@@ -70,15 +71,26 @@ def test_batched_writes_and_resume_of_a_dead_run(db):
     assert sorted(e["url"] for e in resumed.pending) == ["http://127.0.0.2/p2.html", "http://127.0.0.2/p3.html"]
     assert resumed.done_keys == {url_key("http://127.0.0.2/p0.html"), url_key("http://127.0.0.2/p1.html")}
     second.report(resumed.run_id, None, candidate, 10)  # the same bytes again: no second version
-    second.finish("finished", complete=True)
+    second.finish("finished")
     with db.session() as s:
         runs = s.execute(sa.select(CrawlRun).order_by(CrawlRun.id)).scalars().all()
         assert [r.status for r in runs] == ["interrupted", "finished"]
         assert runs[0].stats["resumed_by"] == runs[1].id
-    assert second.counts[resumed.run_id].unchanged == 1
+        counts = second.counts[resumed.run_id]
+        assert counts.reports_unchanged == 1
+        assert {name: getattr(runs[1], name) for name in COUNT_COLUMNS} == counts.columns()  # the row is the counts
+        assert runs[1].stats["not_modified"] == counts.not_modified == 0
 
     third = CrawlState(db)  # a finished run is not resumed
     assert third.open_run(None, urls, ["127.0.0.2"]).resumed_from is None
+
+
+def test_close_status():
+    """One mapping from Scrapy's close reason to the run's status (the runs and the summary use it)."""
+    assert close_status("finished") == ("finished", True)
+    assert close_status("closespider_pagecount") == ("finished", False)  # a page limit proves nothing gone
+    assert close_status("shutdown") == ("interrupted", False)
+    assert close_status("cancelled") == ("failed", False)
 
 
 def test_assess_outcomes():

@@ -126,7 +126,7 @@ def test_runs_shows_counts_alerts_and_interrupted(db: Database) -> None:
                      finished_at=utcnow(), stats={"alerts": {"sent": 2, "failed": 0}}),
             CrawlRun(source_id=src.id, kind="incremental", status="running", pid=dead.pid),
             CrawlRun(source_id=src.id, kind="incremental", status="running", pid=os.getpid()),
-            CrawlRun(kind="manual", status="finished", stats={"alerts_error": "SMTPConnectError: down"}),
+            CrawlRun(kind="manual", status="finished", stats={"after_crawl": {"errors": {"alerts": "SMTPConnectError: down"}}}),
         ])
     out = CliRunner().invoke(main, ["runs", "--db", db.url])
     assert out.exit_code == 0, out.output

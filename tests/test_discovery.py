@@ -10,7 +10,8 @@ HOME = """<html><head><meta charset="gb2312"><title>某某县人民政府</title
 <div class="nav"><a href="/xwzx/">新闻中心</a><a href="/zwgk/">政务公开</a><a href="/hdjl/">互动交流</a>
 <a href="javascript:void(0)">打印</a><a href="mailto:a@b.cn">信箱</a></div>
 <ul><li><a href="/zwgk/zfxxgk/zfxxgknb/" title="政府信息公开年报">信息公开年报</a></li>
-<li><a href="./zwgk/zfxxgk/zfxxgknb/202101/t20210118_3456789.html" title="某某县2020年政府信息公开工作年度报告">某某县2020年政府信息公...</a></li>
+<li><a href="./zwgk/zfxxgk/zfxxgknb/202101/t20210118_3456789.html"
+ title="某某县2020年政府信息公开工作年度报告">某某县2020年政府信息公...</a></li>
 <li><a href="/zwgk/fzzf/t1.html">某某县2020年法治政府建设年度报告</a></li>
 <li><a href="/files/nb2019.pdf">某某县2019年政府信息公开工作年度报告.pdf</a></li>
 <li><a href="/zwgk/zfxxgk/zfxxgknb/index_1.html">下一页</a></li></ul></body></html>"""

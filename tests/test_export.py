@@ -10,11 +10,8 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from ogi.cli import main
-from ogi.export import FIELDS, VALUE_COLUMNS, codebook
 from storage.db import Database
-
-
-
+from storage.exports import FIELDS, VALUE_COLUMNS, codebook
 
 
 def _run(db: Database, *args: str) -> str:
@@ -76,15 +73,15 @@ def test_codebook_lists_every_key_with_label_and_templates() -> None:
     assert book["appeals.review.total"]["label"] == "行政复议 总计"
 
 
-def test_records_do_not_depend_on_the_batching(db: Database, seeded, monkeypatch) -> None:  # noqa: ANN001
+def test_records_do_not_depend_on_the_batching(db: Database, seeded, monkeypatch) -> None:
     """Batches of one or two versions (ranges with gaps, lists) give the same records, each with
     exactly its own values: the grouped value queries must not leak a neighbour's."""
-    import ogi.export
+    import storage.exports
     from storage.models import ExtractedValue, ReportVersion
 
     def records(all_versions: bool) -> list[dict]:
         with db.session() as s:
-            return list(ogi.export.iter_records(s, all_versions=all_versions, with_ids=True))
+            return list(storage.exports.iter_records(s, all_versions=all_versions, with_ids=True))
 
     whole = {flag: records(flag) for flag in (False, True)}
     with db.session() as s:
@@ -95,5 +92,5 @@ def test_records_do_not_depend_on_the_batching(db: Database, seeded, monkeypatch
     for rec in whole[True]:
         assert rec["values"] == stored.get((rec["report_id"], rec["version"]), {})
     for size in (1, 2):
-        monkeypatch.setattr(ogi.export, "BATCH", size)
+        monkeypatch.setattr(storage.exports, "BATCH", size)
         assert {flag: records(flag) for flag in (False, True)} == whole

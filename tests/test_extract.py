@@ -12,10 +12,10 @@ import docx
 import pytest
 from click.testing import CliRunner
 
+from domain.schema import SECTIONS
 from ogi.cli import main
-from ogi.schema import SECTIONS
-from pipelines.document import ExtractionError
 from pipelines.extract import EXTRACTOR_VERSION, extract_document
+from pipelines.loaded import ExtractionError
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import ReportVersion
@@ -30,8 +30,8 @@ HONGZE_2023 = CORPUS / "real" / "reports" / "huaian_hongze_district_2023.pdf"
 BLANK_DOC = FIXTURES / "formats" / "official_template_2021plus_blank.doc"
 SCAN = FIXTURES / "formats" / "scan_hongze_2023_p3.pdf"
 RECORD_KEYS = {
-    "title", "agency", "region", "report_year", "template", "published_at", "text", "sections", "values", "checks",
-    "ocr", "ocr_confidence", "format", "warnings", "extractor_version",
+    "title", "agency", "region", "report_year", "template", "published_at", "text", "sections", "values", "cells",
+    "checks", "ocr", "ocr_confidence", "format", "warnings", "extractor_version", "provenance",
 }
 
 
@@ -48,8 +48,10 @@ def test_record_has_the_contract_shape(seed_000: dict) -> None:
     assert list(seed_000["sections"]) == list(SECTIONS)
     assert (seed_000["format"], seed_000["ocr"], seed_000["ocr_confidence"]) == ("txt", False, None)
     assert seed_000["extractor_version"] == EXTRACTOR_VERSION
-    for cell in seed_000["values"].values():
+    assert set(seed_000["values"]) == set(seed_000["cells"])
+    for key, cell in seed_000["cells"].items():
         assert set(cell) == {"value", "raw", "unit", "derived", "ocr"}
+        assert seed_000["values"][key] == cell["value"], "values are the export's: key -> number or null"
     for check in seed_000["checks"]:
         assert set(check) >= {"rule", "ok", "detail", "cells", "expected", "found"}
     json.dumps(seed_000, ensure_ascii=False)  # the record is plain JSON
@@ -57,7 +59,7 @@ def test_record_has_the_contract_shape(seed_000: dict) -> None:
 
 def test_seed_000_cells_and_checks(seed_000: dict) -> None:
     """众兴镇 2020 (hand-checked): no applications, 19 procurement projects 发包价561342.67元, all rules pass."""
-    values = seed_000["values"]
+    values = seed_000["cells"]
     assert values["active.procurement.projects"]["value"] == 19
     assert values["active.procurement.amount"]["raw"] == "发包价561342.67元"
     assert values["active.procurement.amount_yuan"]["value"] == pytest.approx(561342.67)
@@ -100,7 +102,7 @@ def test_same_report_as_text_html_and_docx_gives_the_same_metadata_and_sections(
         assert list(record["sections"]) == list(SECTIONS), fmt
         assert record["sections"]["other"].startswith("本年度没有其他需要报告的事项"), fmt
     assert shapes["docx"]["values"] == shapes["txt"]["values"]
-    assert shapes["txt"]["values"]["active.penalty.prev_items"]["value"] == 117
+    assert shapes["txt"]["values"]["active.penalty.prev_items"] == 117
     assert shapes["html"]["published_at"] == "2021-01-25", "<meta name=PubDate> wins"
     assert shapes["txt"]["published_at"] is None
 
@@ -152,7 +154,8 @@ def test_cli_extract_prints_utf8_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "众兴镇人民政府" in result.output, "Chinese is printed as is, not \\u-escaped"
     record = json.loads(result.output)
-    assert record["agency"] == "众兴镇人民政府" and record["values"]["active.procurement.projects"]["value"] == 19
+    assert record["agency"] == "众兴镇人民政府" and record["values"]["active.procurement.projects"] == 19
+    assert record["cells"]["active.procurement.amount"]["raw"] == "发包价561342.67元"
 
 
 def test_cli_extract_stdout_is_only_the_record() -> None:
@@ -189,7 +192,7 @@ def test_cli_extract_image_is_ocrd(tmp_path: Path) -> None:
     record = json.loads(result.output)
     assert record["format"] == "image" and record["ocr"] is True
     assert 0 < record["ocr_confidence"] <= 100
-    assert record["values"] and all(cell["ocr"] for cell in record["values"].values() if not cell["derived"])
+    assert record["cells"] and all(cell["ocr"] for cell in record["cells"].values() if not cell["derived"])
 
 
 def test_cli_reextract(tmp_path: Path, db_url: str) -> None:
@@ -208,4 +211,54 @@ def test_cli_reextract(tmp_path: Path, db_url: str) -> None:
     with db.session() as session:
         version = session.get(ReportVersion, version_id)
         assert (version.extractor_version, version.agency) == (EXTRACTOR_VERSION, "众兴镇人民政府")
+    db.dispose()
+
+
+def test_cli_extract_values_are_the_export_records(tmp_path: Path) -> None:
+    """``ogi extract --format json`` prints the export's record: ``values`` key -> number or null, details in ``cells``."""
+    from storage.exports import FIELDS
+
+    record = json.loads(CliRunner().invoke(main, ["extract", str(SEED_000)]).output)
+    shared = {"title", "agency", "region", "report_year", "template", "published_at", "text", "sections", "values", "checks"}
+    assert shared <= set(FIELDS) and shared <= set(record)
+    assert all(v is None or isinstance(v, (int, float)) for v in record["values"].values())
+    assert record["values"]["applications.result.total.total"] == 0
+    assert record["cells"]["applications.result.total.total"]["raw"] == "0"
+
+
+@pytest.mark.parametrize("name", ["沭阳县2024年度政府信息公开工作年度报告.docx", "沭阳县2024年度政府信息公开工作年度报告.DOC",
+                                  "沭阳县2024年度政府信息公开工作年度报告.pdf", "沭阳县2024年度政府信息公开工作年度报告.wps",
+                                  "沭阳县2024年度政府信息公开工作年度报告.html"])
+def test_titles_from_attachment_names_lose_the_extension(name: str) -> None:
+    record = extract_document(SEED_000.read_bytes(), filename="r.txt", title_hint=name)
+    assert record["title"] == "沭阳县2024年度政府信息公开工作年度报告"
+
+
+def test_provenance_names_only_what_read_the_document(seed_000: dict) -> None:
+    assert list(seed_000["provenance"]) == ["ogi-archive"] and seed_000["provenance"]["ogi-archive"] == EXTRACTOR_VERSION
+    pdf = extract_document(HONGZE_2023.read_bytes(), filename=HONGZE_2023.name)["provenance"]
+    assert set(pdf) == {"ogi-archive", "pdfium", "pdfplumber"} and "pdfium" in pdf["pdfium"]
+
+
+def test_reextract_outdated_only_follows_the_components_a_version_used(tmp_path: Path, db_url: str) -> None:
+    """A version is outdated when a component it used changed (here its pdfium), not when one it never used did."""
+    from pipelines.worker import extract_pending, requeue
+
+    db, blobs = Database(db_url), BlobStore(tmp_path / "blobs")
+    ids = []
+    with db.session() as session:
+        for name in ("a", "b", "c"):
+            _, version, _ = record_report(session, ReportCandidate(
+                url=f"http://a.gov.cn/{name}.txt", source_url=f"http://a.gov.cn/{name}.txt", document_url=None, title="",
+                sha256=blobs.put(SEED_000.read_bytes() + name.encode())))
+            ids.append(version.id)
+    extract_pending(db, blobs)
+    with db.session() as session:
+        changed, unused, kept = (session.get(ReportVersion, i) for i in ids)
+        changed.provenance = {**changed.provenance, "pdfium": "pypdfium2 4.0 (pdfium 1.0)"}
+        unused.provenance = dict(unused.provenance)  # a text report: a new pdfium does not concern it
+        assert list(kept.provenance) == ["ogi-archive"]
+    assert requeue(db, outdated_only=True) == 1
+    with db.session() as session:
+        assert [session.get(ReportVersion, i).extraction_status for i in ids] == ["pending", "done", "done"]
     db.dispose()

@@ -10,17 +10,18 @@ import docx
 import pytest
 
 import pipelines.document as document
-from pipelines.document import ExtractionError, load_document
+from pipelines.document import load_document
+from pipelines.loaded import ExtractionError, LoadedDocument
 
 FIX = Path(__file__).parent / "fixtures" / "formats"
 
 
-def _load(name: str, **kw) -> document.LoadedDocument:
+def _load(name: str, **kw) -> LoadedDocument:
     return load_document((FIX / name).read_bytes(), filename=name, **kw)
 
 
-def _table_with(doc: document.LoadedDocument, label: str) -> tuple[list[list[str]], list]:
-    for grid, merges in zip(doc.tables, doc.table_merges):
+def _table_with(doc: LoadedDocument, label: str) -> tuple[list[list[str]], list]:
+    for grid, merges in zip(doc.tables, doc.table_merges, strict=True):
         if any(label in cell for row in grid for cell in row):
             return grid, merges
     raise AssertionError(f"no table contains {label!r}")
@@ -88,7 +89,7 @@ def test_html_word_export_spans_nbsp_caps_and_gb2312():
 
 # --- DOCX / DOC / WPS -------------------------------------------------------------------------
 
-def _check_official_template(doc: document.LoadedDocument) -> None:
+def _check_official_template(doc: LoadedDocument) -> None:
     assert doc.title == "政府信息公开工作年度报告格式模板"
     assert [(len(t), len(t[0])) for t in doc.tables] == [(14, 4), (28, 10), (4, 15)]
     grid, merges = doc.tables[1], doc.table_merges[1]
@@ -101,7 +102,8 @@ def _check_official_template(doc: document.LoadedDocument) -> None:
     assert appeals[3] == [""] * 15  # the blank data row is kept
     # text keeps document order: heading, table rows (tab-separated), next heading
     text = doc.text
-    assert text.index("三、收到和处理政府信息公开申请情况") < text.index("一、本年新收政府信息公开申请数量") < text.index("四、政府信息公开行政复议")
+    headings = ("三、收到和处理政府信息公开申请情况", "一、本年新收政府信息公开申请数量", "四、政府信息公开行政复议")
+    assert [text.index(h) for h in headings] == sorted(text.index(h) for h in headings)
     assert "\t（三）不予公开\t1.属于国家秘密" in text
 
 
@@ -111,7 +113,7 @@ def test_docx_official_template_merges():
     _check_official_template(doc)
 
 
-def _load_as(name: str) -> document.LoadedDocument:
+def _load_as(name: str) -> LoadedDocument:
     return load_document((FIX / "official_template_2021plus_blank.doc").read_bytes(), filename=name)
 
 
@@ -126,7 +128,7 @@ def test_doc_and_wps_via_libreoffice_in_parallel_processes():
 
 
 def test_libreoffice_timeout_is_a_readable_error():
-    from pipelines.office import convert_to_docx
+    from pipelines.libreoffice import convert_to_docx
 
     with pytest.raises(ExtractionError, match="timed out after"):
         convert_to_docx((FIX / "official_template_2021plus_blank.doc").read_bytes(), timeout=0.05)
@@ -236,7 +238,8 @@ def test_pdf_grids_round_trip_through_html_spans():
     from pipelines.grid import to_html
 
     pdf = _load("huaian_hongze_district_2023.pdf")
-    page = "<html><body><p>正文</p>" + "".join(to_html(g, m) for g, m in zip(pdf.tables, pdf.table_merges)) + "</body></html>"
+    grids = "".join(to_html(g, m) for g, m in zip(pdf.tables, pdf.table_merges, strict=True))
+    page = f"<html><body><p>正文</p>{grids}</body></html>"
     html = load_document(page.encode(), content_type="text/html")
     assert html.tables == pdf.tables
     assert [sorted(m) for m in html.table_merges] == [sorted(m) for m in pdf.table_merges]

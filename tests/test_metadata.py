@@ -1,7 +1,7 @@
 """Agency, report year, template, publication date and region, checked against hand-read reports."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -111,7 +111,7 @@ def test_template_for_year(year: int | None, template: str) -> None:
 def test_published_at_order_of_trust() -> None:
     text = "某镇2020年度政府信息公开工作年度报告\n正文。\n某镇人民政府\n2021年1月18日"
     assert find_published_at({"PubDate": "2021-02-03 10:11"}, text) == "2021-02-03"
-    assert find_published_at({}, text, hint=datetime(2021, 2, 1, tzinfo=timezone.utc)) == "2021-02-01"
+    assert find_published_at({}, text, hint=datetime(2021, 2, 1, tzinfo=UTC)) == "2021-02-01"
     assert find_published_at({}, text, hint="2021-02-05") == "2021-02-05"
     assert find_published_at({}, text) == "2021-01-18"
 

@@ -9,10 +9,10 @@ from urllib.parse import unquote, urljoin
 import httpx
 import lxml.html
 import pytest
+from portal_simulator import PortalServer, TrapOptions, build_scale_site, build_site
+from portal_simulator.model import sha256
 
-from ogi.chinese import decode_bytes
-from ogi.portal import PortalServer, TrapOptions, build_scale_site, build_site
-from ogi.portal.model import sha256
+from domain.chinese import decode_bytes
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,8 @@ def test_inline_report_has_word_exported_tables_with_the_seed_values(served, htt
     tables = tree.xpath("//table[@class='MsoTableGrid']")
     assert len(tables) == 3
     active, applications, appeals = tables
-    assert [c.text_content().strip() for c in active.xpath(".//tr")[-1].xpath("td")] == ["政府集中采购", "19", "发包价561342.67元"]
+    last_row = [c.text_content().strip() for c in active.xpath(".//tr")[-1].xpath("td")]
+    assert last_row == ["政府集中采购", "19", "发包价561342.67元"]
     assert applications.xpath(".//td[@rowspan='3' and @colspan='3']")
     assert any("三、本年度办理结果" in td.text_content() for td in applications.xpath(".//td[@rowspan]"))
     assert len(appeals.xpath(".//tr")[-1].xpath("td")) == 15

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ogi.portal import PortalServer, build_site
+from portal_simulator import PortalServer
+from portal_simulator.challenges import build_demo_site
 
 
 def test_demo_archives_and_exports_every_report(tmp_path: Path):
@@ -17,8 +18,12 @@ def test_demo_archives_and_exports_every_report(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ogi serve" in proc.stdout and "ogi export --format csv" in proc.stdout
     records = [json.loads(line) for line in (tmp_path / "data" / "export.jsonl").read_text(encoding="utf-8").splitlines()]
-    portal = build_site(traps_on=False)
+    portal = build_demo_site()
     with PortalServer(portal):
         expected = portal.manifest().reports
     assert sorted((r["report_year"], r["template"]) for r in records) == sorted((r.year, r.template) for r in expected)
+    # the development zone's reports sit behind the 412 challenge: they came through the browser, and it says so
+    behind = [r for r in expected if r.site == "blocked"]
+    assert behind and f"{len(behind)} of them sit behind a JavaScript challenge" in " ".join(proc.stdout.split())
+    assert sum(1 for r in records if "browser" in (r["provenance"] or {}).get("fetched", "")) == len(behind)
     assert (tmp_path / "data" / "ogi.sqlite3").exists()

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from portal_simulator import PortalServer, build_site
+from portal_simulator.builder import Portal
 from sqlalchemy import func, select
 
-from ogi.config import Settings
-from ogi.portal import PortalServer, build_site
-from ogi.portal.builder import Portal
+from domain.config import Settings
 from storage.db import Database
 from storage.models import CrawlRun, FrontierEntry, Report, ReportVersion, Source
 from storage.runs import effective_status

@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import select
 
 import scheduler as sched
-from ogi.config import Settings
+from domain.config import Settings
 from storage.db import Database
 from storage.models import CrawlRun, Source
 
@@ -29,26 +30,30 @@ SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2027, 1, 10, 12, 0, tzinfo=SH)
 ROOT = Path(__file__).resolve().parents[1]
 
-# Records a run the way `ogi crawl` does (pid, running -> finished), after sleeping argv[4] seconds.
+# Records a run per source of the batch the way `ogi crawl` does (pid, running -> finished),
+# after sleeping argv[3] seconds; the sources are argv[4:].
 FAKE_CRAWL = """
 import os, sys, time
 from sqlalchemy import select
 from storage.db import Database
 from storage.models import CrawlRun, Source, utcnow
-source, kind, db_url, pause = sys.argv[1:5]
+kind, db_url, pause, *sources = sys.argv[1:]
 db = Database(db_url)
 with db.session() as s:
-    run = CrawlRun(source_id=s.scalars(select(Source).where(Source.name == source)).one().id, kind=kind, pid=os.getpid())
-    s.add(run)
+    runs = [CrawlRun(source_id=s.scalars(select(Source).where(Source.name == source)).one().id, kind=kind, pid=os.getpid())
+            for source in sources]
+    s.add_all(runs)
 time.sleep(float(pause))
 with db.session() as s:
-    run = s.get(CrawlRun, run.id)
-    run.status, run.finished_at, run.pages = "finished", utcnow(), 3
+    for run in runs:
+        run = s.get(CrawlRun, run.id)
+        run.status, run.finished_at, run.pages = "finished", utcnow(), 3
 """
 
 
 def fake_crawl(pause: float = 0):
-    return lambda settings, source, kind: [sys.executable, "-c", FAKE_CRAWL, source, kind, settings.db_url, str(pause)]
+    """The crawl command of a batch (the scheduler's ``command``), as a stand-in script."""
+    return lambda settings, batch: [sys.executable, "-c", FAKE_CRAWL, batch.kind, settings.db_url, str(pause), *batch.sources]
 
 
 def _add_sources(db: Database, *names: str, **overrides: dict) -> None:
@@ -99,13 +104,13 @@ def test_jobs_persist_across_restart_and_missed_runs_coalesce(db: Database, sett
     _add_sources(db, "shouxian", "fuyang", "broken", broken={"schedule": {"full": ["61 * * * *"]}})
     first = _started(settings)
     result = sched.sync_jobs(first, db, settings, T0)
-    assert len(result.added) == 6 and set(result.errors) == {"broken"}
+    assert len(result.added) == 7 and set(result.errors) == {"broken"}  # 3 per good source + the fixity audit
     job = first.get_job("crawl:shouxian:incremental")
     nightly = job.next_run_time
     assert job.func is sched.run_source_job and job.kwargs == {"source": "shouxian", "kind": "incremental"}
     first.shutdown(wait=False)
     with db.engine.connect() as conn:  # APScheduler's own table, in the archive's database
-        assert conn.execute(sa.text("select count(*) from apscheduler_jobs")).scalar() == 6
+        assert conn.execute(sa.text("select count(*) from apscheduler_jobs")).scalar() == 7
 
     # The machine was off for ten nights; on restart nothing is rescheduled from "now".
     later = T0 + timedelta(days=10, hours=-9)  # 03:00 on 20 January
@@ -115,11 +120,11 @@ def test_jobs_persist_across_restart_and_missed_runs_coalesce(db: Database, sett
     result = sched.sync_jobs(second, db, settings, later)
     assert sorted(result.removed) == ["crawl:fuyang:full:0", "crawl:fuyang:full:1", "crawl:fuyang:incremental"]
     assert result.added == [] and second.get_job("crawl:shouxian:incremental").next_run_time == nightly
-    due = sched.due_runs(second, later)
-    assert [(d.job.id, d.missed, d.misfired) for d in due] == [("crawl:shouxian:incremental", 10, False)]
-    assert due[0].run_time == datetime(2027, 1, 20, 2, 0, tzinfo=SH)
+    crawls = [d for d in sched.due_runs(second, later) if d.job.id.startswith(sched.JOB_PREFIX)]  # the 15th's audit too
+    assert [(d.job.id, d.missed, d.misfired) for d in crawls] == [("crawl:shouxian:incremental", 10, False)]
+    assert crawls[0].run_time == datetime(2027, 1, 20, 2, 0, tzinfo=SH)
     # Past the grace (6 h after 02:00) the missed run is skipped, as APScheduler would.
-    assert sched.due_runs(second, later + timedelta(hours=6))[0].misfired
+    assert sched.due_runs(second, later + timedelta(hours=6))[-1].misfired
     second.shutdown(wait=False)
 
 
@@ -130,7 +135,7 @@ def test_changed_schedule_is_rescheduled(db: Database, settings: Settings) -> No
     with db.session() as s:
         s.scalars(select(Source)).one().overrides = {"schedule": {"incremental": "0 3 * * *"}}
     result = sched.sync_jobs(scheduler, db, settings, T0)
-    assert result.updated == ["crawl:shuangyang:incremental"] and len(result.kept) == 2
+    assert result.updated == ["crawl:shuangyang:incremental"] and len(result.kept) == 3  # 2 full sweeps + fixity
     assert scheduler.get_job("crawl:shuangyang:incremental").next_run_time == datetime(2027, 1, 11, 3, 0, tzinfo=SH)
     scheduler.shutdown(wait=False)
 
@@ -143,16 +148,18 @@ def test_run_once_runs_each_due_job_once_and_history_survives_restart(db: Databa
     assert sorted(o["job"] for o in outcomes) == ["crawl:xqq:incremental", "crawl:zhangshu:incremental"]
     assert all(o["returncode"] == 0 for o in outcomes)
     assert sorted(_runs(db)) == [("xqq", "incremental", "finished"), ("zhangshu", "incremental", "finished")]
+    assert {o["batch_size"] for o in outcomes} == {2}  # both due sources in one crawl process
     with db.session() as s:
+        assert len({r.pid for r in s.scalars(select(CrawlRun))}) == 1
         stats = s.scalars(select(CrawlRun)).first().stats
-        assert stats["scheduler"]["returncode"] == 0 and ("alerts" in stats or "alerts_error" in stats)
-        assert stats["revisions_described"] == 0
+        assert stats["scheduler"]["returncode"] == 0 and "alerts" in stats["after_crawl"]
+        assert stats["after_crawl"]["diffs"]["described"] == 0
 
     # A new scheduler instance on the same database: nothing is due again, the history is intact.
     assert sched.run_once(settings, night + timedelta(minutes=5), sched.Runner(settings, db, fake_crawl())) == []
     restarted = _started(settings)
     assert restarted.get_job("crawl:zhangshu:incremental").next_run_time == datetime(2027, 1, 12, 2, 0, tzinfo=SH)
-    assert len(restarted.get_jobs()) == 4
+    assert len(restarted.get_jobs()) == 5  # 2 sources' nightly and full sweeps + the monthly fixity audit
     restarted.shutdown(wait=False)
     assert len(_runs(db)) == 2
 
@@ -225,10 +232,72 @@ def test_scheduler_process_stops_cleanly_on_sigterm(db: Database, settings: Sett
     finally:
         if proc.poll() is None:
             proc.kill()
-    with db.engine.connect() as conn:
-        assert conn.execute(sa.text("select count(*) from apscheduler_jobs")).scalar() == 3
+    with db.engine.connect() as conn:  # one source's three jobs + the monthly fixity audit
+        assert conn.execute(sa.text("select count(*) from apscheduler_jobs")).scalar() == 4
 
 
 @pytest.mark.parametrize("expr, weekday", [("0 2 * * 1", 0), ("0 2 * * 0", 6), ("0 2 * * 7", 6), ("0 2 * * 5-6", 4)])
 def test_crontab_weekdays_count_from_sunday(expr: str, weekday: int) -> None:
     assert sched.crontab(expr, SH).get_next_fire_time(None, T0).weekday() == weekday
+
+
+def test_running_scheduler_batches_the_sources_due_together(db: Database, settings: Settings) -> None:
+    """``serve()``: the jobs that fire together run as one batch; coalescing and misfire grace as stored."""
+    now = datetime.now(SH)
+    # "missed" and "toolate" fire daily at the hour they missed, so no later night of theirs falls
+    # before now (at 02:00-08:00 Shanghai time the default 02:00 nightly would be a run in grace).
+    _add_sources(db, "jingxian", "taihe", "missed", "toolate",
+                 missed=_daily_at(now - timedelta(hours=3)), toolate=_daily_at(now - timedelta(hours=10)))
+    helper = _started(settings)
+    sched.sync_jobs(helper, db, settings, T0)
+    helper.shutdown(wait=False)
+    # Due in a second; "missed" 3 h ago (within the 6 h grace: run once); "toolate" 10 h ago (skipped).
+    _set_next_run(settings, {"jingxian": now + timedelta(seconds=1), "taihe": now + timedelta(seconds=1),
+                             "missed": now - timedelta(hours=3), "toolate": now - timedelta(hours=10)})
+
+    stop = threading.Event()
+    server = threading.Thread(target=sched.serve, args=(settings, stop, sched.Runner(settings, db, fake_crawl(), window=2)))
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while _flowed(db) < 3:  # crawled, then the batch's after-crawl flow ran
+            assert time.monotonic() < deadline, _runs(db)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        server.join(30)
+    assert not server.is_alive()
+    assert sorted(_runs(db)) == [(n, "incremental", "finished") for n in ("jingxian", "missed", "taihe")]
+    with db.session() as s:
+        runs = s.scalars(select(CrawlRun)).all()
+        assert len({r.pid for r in runs}) == 1  # one crawl process for the three
+        assert all("alerts" in r.stats["after_crawl"] for r in runs)  # the after-crawl flow ran for the batch
+    restarted = _started(settings)  # each job moved on to its next night, in the stored job table
+    assert all(restarted.get_job(f"crawl:{n}:incremental").next_run_time > now
+               for n in ("jingxian", "taihe", "missed", "toolate"))
+    restarted.shutdown(wait=False)
+
+
+def _daily_at(when: datetime) -> dict:
+    """Source overrides for a nightly crawl at ``when``'s time of day (Shanghai)."""
+    return {"schedule": {"timezone": "Asia/Shanghai", "incremental": f"{when.minute} {when.hour} * * *"}}
+
+
+def _flowed(db: Database) -> int:
+    with db.session() as s:
+        return sum("after_crawl" in (r.stats or {}) for r in s.scalars(select(CrawlRun)))
+
+
+def _set_next_run(settings: Settings, times: dict[str, datetime]) -> None:
+    """Set stored nightly jobs' next run times, as a restarted machine finds them.
+
+    Straight in APScheduler's job store: a scheduler of its own, even paused, would process
+    past-due jobs as it shuts down.
+    """
+    store = SQLAlchemyJobStore(url=sched.jobstore_url(settings.db_url), tablename=sched.JOBSTORE_TABLE)
+    store.start(sched.build_scheduler(settings), "default")
+    for source, when in times.items():
+        job = store.lookup_job(f"crawl:{source}:incremental")
+        job.next_run_time = when
+        store.update_job(job)
+    store.shutdown()

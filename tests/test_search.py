@@ -56,6 +56,16 @@ def test_filters_region_prefix_year_template_agency_failing(db: Database, synced
     assert _reports(db, failing="R2-row-total") == []
 
 
+def test_region_filter_takes_a_division_code_or_its_prefix(db: Database, synced) -> None:
+    from storage.models import Report
+
+    with db.session() as s:
+        s.get(Report, synced.zhongxing).region_code = "340422"  # 寿县, 淮南市, 安徽省
+        s.get(Report, synced.zhangshu).region_code = "360982"
+    assert _reports(db, region="340000") == _reports(db, region="3404") == _reports(db, region="340422") == [synced.zhongxing]
+    assert _reports(db, region="36") == [synced.zhangshu] and _reports(db, region="110000") == []
+
+
 def test_sorting_and_pagination(db: Database, synced) -> None:
     assert _reports(db, sort="year") == [synced.zhangzheng, synced.zhongxing, synced.zhangshu]
     assert _reports(db, sort="year_asc") == [synced.zhangshu, synced.zhongxing, synced.zhangzheng]
@@ -92,7 +102,7 @@ def test_snippet_escapes_html_and_marks_matches() -> None:
     assert "<script>" not in out and "&lt;script&gt;" in out and "<mark>掌政</mark>" in out
 
 
-def test_sqlite_triggers_lost_to_a_table_rebuild_are_restored(tmp_path, blobs) -> None:  # noqa: ANN001
+def test_sqlite_triggers_lost_to_a_table_rebuild_are_restored(tmp_path, blobs) -> None:
     """A batch migration that rebuilds report_versions drops its triggers; sync_index puts them back."""
     from tests.seeding import seed_archive
 
@@ -110,7 +120,7 @@ def test_sqlite_triggers_lost_to_a_table_rebuild_are_restored(tmp_path, blobs) -
     db.dispose()
 
 
-def test_more_matches_than_the_count_cap_are_counted_as_capped(db: Database, synced, monkeypatch) -> None:  # noqa: ANN001
+def test_more_matches_than_the_count_cap_are_counted_as_capped(db: Database, synced, monkeypatch) -> None:
     """Past COUNT_CAP the total is "N+" and pages still come newest first, with and without a query."""
     import storage.search
 
@@ -122,7 +132,7 @@ def test_more_matches_than_the_count_cap_are_counted_as_capped(db: Database, syn
             assert res.hits[0].version_id > res.hits[1].version_id
 
 
-def test_year_sort_past_the_count_cap_walks_the_years_in_order(db: Database, synced, monkeypatch) -> None:  # noqa: ANN001
+def test_year_sort_past_the_count_cap_walks_the_years_in_order(db: Database, synced, monkeypatch) -> None:
     """Capped year sorts are taken year by year; pages must match the uncapped order exactly."""
     import storage.search
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ogi.schema import SECTIONS
+from domain.schema import SECTIONS
 from pipelines.sections import find_headings, split_sections
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
@@ -120,7 +120,8 @@ def test_sub_heading_with_parenthesised_number_is_not_a_part() -> None:
 
 
 def test_mentions_inside_sentences_are_not_headings() -> None:
-    text = "一、总体情况\n我们认真做好主动公开政府信息情况的统计，也总结了存在的主要问题及改进情况。\n二、主动公开政府信息情况\n表"
+    text = ("一、总体情况\n我们认真做好主动公开政府信息情况的统计，也总结了存在的主要问题及改进情况。\n"
+            "二、主动公开政府信息情况\n表")
     sections = split_sections(text)
     assert list(sections) == ["overview", "active"]
     assert sections["active"] == "表"

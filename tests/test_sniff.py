@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sniff import charset_of, declared_format, sniff
+from domain.sniff import charset_of, declared_format, sniff
 
 FIX = Path(__file__).parent / "fixtures" / "formats"
 

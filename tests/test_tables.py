@@ -4,13 +4,13 @@ Expected values are hand-verified (tests/eval/expected/*.json). The seeds and th
 are also re-rendered as a Word-style HTML table (rowspan/colspan), a DOCX with merged cells,
 a LibreOffice PDF and tab-separated text, and read through pipelines.document like a crawl.
 """
-from functools import lru_cache
+from functools import cache
 
 import pytest
-
 from eval import evalset
+
 from pipelines.document import load_document
-from pipelines.tables import extract_values
+from pipelines.stat_tables import extract_values
 from pipelines.textgrid import runon_cells, text_cells
 
 EXPECTED = {e["name"]: e for e in evalset.load_expected()}
@@ -48,7 +48,7 @@ def test_rendered_shapes(name, shape):
     assert set(result.sources.values()) == {"text" if shape in ("tsv", "lines") else "grid"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pdf(name: str) -> bytes:
     return evalset.to_pdf(evalset.to_docx(EXPECTED[name]))
 
@@ -75,7 +75,8 @@ def test_text_layouts_become_cells():
 
 
 def test_runon_numbering_sticks_to_the_next_label():
-    cells = [(c.text, c.runon) for c in runon_cells("8.属于行政查询事项00000002.其他法律行政法规禁止公开0000000（七）总计230 000023")]
+    run_on = "8.属于行政查询事项00000002.其他法律行政法规禁止公开0000000（七）总计230 000023"
+    cells = [(c.text, c.runon) for c in runon_cells(run_on)]
     assert cells == [("8.属于行政查询事项", False), ("0000000", True), ("2.其他法律行政法规禁止公开", False),
                      ("0000000", True), ("（七）总计", False), ("230 000023", True)]
 

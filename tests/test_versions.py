@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 from storage.db import Database, url_key
 from storage.models import ChangeEvent, CrawlRun, Document, Report, ReportUrl, ReportVersion, Source, utcnow
 from storage.versions import (
-    ReportCandidate, find_report, mark_gone, record_report, record_reports, touch_report, withdraw_unseen,
+    ReportCandidate,
+    find_report,
+    mark_gone,
+    record_report,
+    record_reports,
+    touch_report,
+    withdraw_unseen,
 )
 
 PAGE = "http://127.0.0.1/art/2021/1/20/art_1_2.html"
@@ -42,6 +48,15 @@ def _source_and_run(db: Database, started_offset: int = 0) -> tuple[int, int]:
 def _events(db: Database) -> list[str]:
     with db.session() as s:
         return [e.kind for e in s.scalars(select(ChangeEvent).order_by(ChangeEvent.id))]
+
+
+def _first_night(db: Database, *candidates: ReportCandidate) -> tuple[int, int]:
+    """Record ``candidates`` in a first run; the source and the next night's run."""
+    src, run1 = _source_and_run(db)
+    with db.session() as s:
+        for candidate in candidates:
+            record_report(s, candidate, run_id=run1, source_id=src)
+    return src, _source_and_run(db, 1)[1]
 
 
 def _count(db: Database, model: type) -> int:
@@ -82,10 +97,7 @@ def test_redirect_alias_links_both_urls(db: Database) -> None:
 
 def test_moved_report_is_linked_not_duplicated(db: Database) -> None:
     """Same source + agency + year at a new URL (new bytes) -> a new version of the same report."""
-    src, run1 = _source_and_run(db)
-    with db.session() as s:
-        record_report(s, _candidate("a" * 64, agency="众兴镇人民政府", report_year=2020), run_id=run1, source_id=src)
-    _, run2 = _source_and_run(db, 1)
+    src, run2 = _first_night(db, _candidate("a" * 64, agency="众兴镇人民政府", report_year=2020))
     moved = "http://127.0.0.1/xxgk/2021/report-2020.html"
     with db.session() as s:
         report, version, outcome = record_report(
@@ -98,10 +110,7 @@ def test_moved_report_is_linked_not_duplicated(db: Database) -> None:
 
 
 def test_moved_same_bytes_is_unchanged(db: Database) -> None:
-    src, run1 = _source_and_run(db)
-    with db.session() as s:
-        record_report(s, _candidate("a" * 64), run_id=run1, source_id=src)
-    _, run2 = _source_and_run(db, 1)
+    src, run2 = _first_night(db, _candidate("a" * 64))
     with db.session() as s:
         _, version, outcome = record_report(s, _candidate("a" * 64, 1, url=PAGE + "?moved"), run_id=run2, source_id=src)
         assert (outcome, version.version) == ("unchanged", 1)
@@ -114,8 +123,9 @@ def test_two_live_reports_of_one_year_stay_two(db: Database) -> None:
     src, run1 = _source_and_run(db)
     kw = dict(agency="众兴镇人民政府", report_year=2020, source_url=PAGE)
     with db.session() as s:
-        record_report(s, _candidate("a" * 64, url=PAGE + "/r.pdf", document_url=PAGE + "/r.pdf", **kw), run_id=run1, source_id=src)
-        record_report(s, _candidate("b" * 64, url=PAGE + "/r.docx", document_url=PAGE + "/r.docx", **kw), run_id=run1, source_id=src)
+        for ext, sha in (("pdf", "a"), ("docx", "b")):
+            record_report(s, _candidate(sha * 64, url=f"{PAGE}/r.{ext}", document_url=f"{PAGE}/r.{ext}", **kw),
+                          run_id=run1, source_id=src)
     _, run2 = _source_and_run(db, 1)
     with db.session() as s:  # next night both again, same bytes: nothing new
         for ext, sha in (("pdf", "a"), ("docx", "b")):
@@ -126,26 +136,20 @@ def test_two_live_reports_of_one_year_stay_two(db: Database) -> None:
 
 
 def test_replaced_attachment_on_same_page_is_a_revision(db: Database) -> None:
-    src, run1 = _source_and_run(db)
-    with db.session() as s:
-        record_report(s, _candidate("a" * 64, url=PAGE + "/a.pdf", document_url=PAGE + "/a.pdf", source_url=PAGE),
-                      run_id=run1, source_id=src)
+    src, run2 = _first_night(
+        db, _candidate("a" * 64, url=PAGE + "/a.pdf", document_url=PAGE + "/a.pdf", source_url=PAGE),
         # Another year's report linked straight from the same page with another title: not linked.
-        record_report(s, _candidate("c" * 64, url=PAGE + "/c.pdf", document_url=PAGE + "/c.pdf", source_url=PAGE,
-                                    title="众兴镇2019年度政府信息公开工作年度报告"), run_id=run1, source_id=src)
-    _, run2 = _source_and_run(db, 1)
+        _candidate("c" * 64, url=PAGE + "/c.pdf", document_url=PAGE + "/c.pdf", source_url=PAGE,
+                   title="众兴镇2019年度政府信息公开工作年度报告"))
     with db.session() as s:
-        _, v, outcome = record_report(s, _candidate("b" * 64, 1, url=PAGE + "/b.pdf", document_url=PAGE + "/b.pdf", source_url=PAGE),
-                                      run_id=run2, source_id=src)
+        revised = _candidate("b" * 64, 1, url=PAGE + "/b.pdf", document_url=PAGE + "/b.pdf", source_url=PAGE)
+        _, v, outcome = record_report(s, revised, run_id=run2, source_id=src)
         assert (outcome, v.version) == ("changed", 2)
     assert _count(db, Report) == 2
 
 
 def test_gone_url_withdraws_and_return_restores(db: Database) -> None:
-    src, run1 = _source_and_run(db)
-    with db.session() as s:
-        record_report(s, _candidate("a" * 64), run_id=run1, source_id=src)
-    _, run2 = _source_and_run(db, 1)
+    src, run2 = _first_night(db, _candidate("a" * 64))
     when = utcnow() + timedelta(days=1)
     with db.session() as s:
         assert mark_gone(s, "http://127.0.0.1/unknown.html", run2, 404, when) is None
@@ -166,10 +170,7 @@ def test_gone_url_withdraws_and_return_restores(db: Database) -> None:
 
 
 def test_gone_url_of_a_report_seen_elsewhere_this_run_is_not_withdrawn(db: Database) -> None:
-    src, run1 = _source_and_run(db)
-    with db.session() as s:
-        record_report(s, _candidate("a" * 64, agency="众兴镇", report_year=2020), run_id=run1, source_id=src)
-    _, run2 = _source_and_run(db, 1)
+    src, run2 = _first_night(db, _candidate("a" * 64, agency="众兴镇", report_year=2020))
     with db.session() as s:
         record_report(s, _candidate("a" * 64, 1, url=PAGE + "?new"), run_id=run2, source_id=src)
         assert mark_gone(s, PAGE, run2, 404) is None
@@ -177,17 +178,14 @@ def test_gone_url_of_a_report_seen_elsewhere_this_run_is_not_withdrawn(db: Datab
 
 
 def test_withdraw_unseen_after_a_complete_crawl(db: Database) -> None:
-    src, run1 = _source_and_run(db)
-    with db.session() as s:
-        for n in range(4):
-            record_report(s, _candidate(str(n) * 64, url=f"{PAGE}?r={n}", title=f"报告{n}"), run_id=run1, source_id=src)
-    _, run2 = _source_and_run(db, 1)
+    src, run2 = _first_night(db, *(_candidate(str(n) * 64, url=f"{PAGE}?r={n}", title=f"报告{n}") for n in range(4)))
     with db.session() as s:
         since = s.get(CrawlRun, run2).started_at
         record_report(s, _candidate("0" * 64, 1, url=f"{PAGE}?r=0", title="报告0"), run_id=run2, source_id=src)
         touch_report(s, f"{PAGE}?r=1", run_id=run2, when=utcnow() + timedelta(days=1))  # answered 304
         # answered 304 and the crawler only moved its Document row
-        s.add(Document(url=f"{PAGE}?r=2", url_key=url_key(f"{PAGE}?r=2"), last_status=304, last_seen=since + timedelta(seconds=1)))
+        s.add(Document(url=f"{PAGE}?r=2", url_key=url_key(f"{PAGE}?r=2"), last_status=304,
+                       last_seen=since + timedelta(seconds=1)))
         assert withdraw_unseen(s, src, run2, since) == 1
         assert find_report(s, f"{PAGE}?r=3").status == "withdrawn"
         assert find_report(s, f"{PAGE}?r=2").last_seen == since + timedelta(seconds=1)
@@ -198,10 +196,7 @@ def test_withdraw_unseen_after_a_complete_crawl(db: Database) -> None:
 
 def test_withdraw_unseen_counts_what_a_killed_run_saw(db: Database) -> None:
     """A run that resumed a killed one does not refetch what the killed run saw: that is not 'unseen'."""
-    src, run1 = _source_and_run(db)
-    with db.session() as s:
-        record_report(s, _candidate("a" * 64), run_id=run1, source_id=src)
-    _, killed = _source_and_run(db, 1)
+    src, killed = _first_night(db, _candidate("a" * 64))
     with db.session() as s:
         record_report(s, _candidate("a" * 64, 1), run_id=killed, source_id=src)
     _, resumed = _source_and_run(db, 2)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from domain.config import Settings
 from storage.db import Database
 from storage.models import ReportVersion
 from tests.seeding import Seeded
+from web.app import create_app
 
 
 def test_search_page_shows_hits_with_marked_snippets_and_json_twin(client: TestClient, seeded: Seeded) -> None:
@@ -91,3 +95,19 @@ def test_ogi_serve_runs_the_app_from_the_command_line(tmp_path, seeded_sqlite_ur
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_report_page_links_the_replay_and_names_what_extracted_it(settings: Settings, db: Database,
+                                                                   seeded: Seeded) -> None:
+    """With a replay configured, the source page links its capture at the version's fetch time."""
+    with db.session() as s:
+        v = s.scalars(select(ReportVersion).where(ReportVersion.report_id == seeded.zhangzheng)).one()
+        v.provenance = {"ogi-archive": "0.9.0", "pdfium": "6996"}
+        stamp = f"{v.fetched_at:%Y%m%d%H%M%S}"
+    with TestClient(create_app(settings, db)) as plain:
+        assert 'class="replay"' not in plain.get(f"/reports/{seeded.zhangzheng}").text
+    replayed = replace(settings, replay_base_url="http://replay.example.org/ogi/")
+    with TestClient(create_app(replayed, db)) as client:
+        page = client.get(f"/reports/{seeded.zhangzheng}").text
+    assert f'href="http://replay.example.org/ogi/{stamp}/http://www.xqq.gov.cn/zwgk/art/2022/1/20/art_1.html"' in page
+    assert "Extracted by: ogi-archive 0.9.0, pdfium 6996" in page

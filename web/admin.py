@@ -1,28 +1,33 @@
-"""Admin endpoints (subscriptions, search re-index): ``Authorization: Bearer <admin_token>`` only."""
+"""Admin endpoints (subscriptions, search re-index, fixity audits, parked queue jobs).
+
+``Authorization: Bearer <admin_token>`` only.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Subscription
+from storage.models import FixityAudit, Subscription
 from storage.search import sync_index
-from web.deps import AdminDep, SessionDep
+from web.deps import AdminDep, RowId, SessionDep, Text
+from web.responses import ERRORS, Deactivated, FixityAudits, ParkedJobs, Reindexed, SubscriptionCreated, Subscriptions
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[AdminDep])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[AdminDep], responses=ERRORS)
 
 
 class NewSubscription(BaseModel):
-    email: str
-    region: str | None = None
-    agency: str | None = None
+    email: Text
+    region: Text | None = None
+    agency: Text | None = None
     year: int | None = None
-    keyword: str | None = None
+    keyword: Text | None = None
     failing_only: bool = False
-    events: list[str] = ["new", "revised", "withdrawn"]
-    language: str = "zh"
+    events: list[Text] = ["new", "revised", "withdrawn"]
+    language: Text = "zh"
 
 
 def _sub(s: Subscription) -> dict[str, Any]:
@@ -30,28 +35,28 @@ def _sub(s: Subscription) -> dict[str, Any]:
             "active": s.active, "token": s.token, "created_at": s.created_at.isoformat()}
 
 
-@router.get("/subscriptions", summary="List subscriptions")
+@router.get("/subscriptions", response_model=Subscriptions, summary="List subscriptions")
 def list_subs(include_inactive: bool = False, session: Session = SessionDep) -> dict[str, Any]:
     from alerts.subscriptions import list_subscriptions
 
     return {"ok": True, "subscriptions": [_sub(s) for s in list_subscriptions(session, include_inactive=include_inactive)]}
 
 
-@router.post("/subscriptions", summary="Create a subscription", status_code=201)
+@router.post("/subscriptions", response_model=SubscriptionCreated, summary="Create a subscription", status_code=201)
 def create_sub(body: NewSubscription, session: Session = SessionDep) -> dict[str, Any]:
-    from alerts.subscriptions import InvalidSubscription, make_filters, subscribe
+    from alerts.subscriptions import InvalidSubscriptionError, make_filters, subscribe
 
     try:
         filters = make_filters(region=body.region, agency=body.agency, year=body.year, keyword=body.keyword,
                                failing_only=body.failing_only)
         sub = subscribe(session, body.email, filters, events=body.events, language=body.language)
-    except InvalidSubscription as exc:
+    except InvalidSubscriptionError as exc:
         raise HTTPException(400, str(exc)) from None
     return {"ok": True, "subscription": _sub(sub)}
 
 
-@router.delete("/subscriptions/{subscription_id}", summary="Deactivate a subscription")
-def delete_sub(subscription_id: int, session: Session = SessionDep) -> dict[str, Any]:
+@router.delete("/subscriptions/{subscription_id}", response_model=Deactivated, summary="Deactivate a subscription")
+def delete_sub(subscription_id: RowId, session: Session = SessionDep) -> dict[str, Any]:
     from alerts.subscriptions import unsubscribe
 
     sub = session.get(Subscription, subscription_id)
@@ -60,6 +65,30 @@ def delete_sub(subscription_id: int, session: Session = SessionDep) -> dict[str,
     return {"ok": True, "deactivated": unsubscribe(session, sub.token)}
 
 
-@router.post("/reindex", summary="Index report versions queued for search now")
+@router.post("/reindex", response_model=Reindexed, summary="Index report versions queued for search now")
 def reindex(session: Session = SessionDep) -> dict[str, Any]:
     return {"ok": True, "indexed": sync_index(session)}
+
+
+@router.get("/fixity", response_model=FixityAudits, summary="The last fixity audits (ogi verify), newest first")
+def fixity_audits(limit: int = Query(20, ge=1, le=500), session: Session = SessionDep) -> dict[str, Any]:
+    audits = session.scalars(select(FixityAudit).order_by(FixityAudit.id.desc()).limit(limit))
+    return {"ok": True, "audits": [
+        {"id": a.id, "started_at": a.started_at.isoformat(), "finished_at": a.finished_at.isoformat() if a.finished_at else None,
+         "sample": a.sample, "ok": a.ok, "counts": a.counts or {}, "problems": a.problems or []} for a in audits]}
+
+
+@router.get("/jobs", response_model=ParkedJobs, summary="Task-queue jobs parked after failing every attempt, newest first")
+def parked(request: Request, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+    settings = request.app.state.settings
+    if not settings.queue_url:
+        return {"ok": True, "queue": False, "jobs": []}
+    import psycopg
+
+    from flow.jobs import parked_jobs  # procrastinate is imported only where a queue is configured
+
+    try:
+        jobs = parked_jobs(settings, limit)
+    except psycopg.Error as exc:
+        raise HTTPException(503, f"task queue unreachable: {str(exc).strip()}") from None
+    return {"ok": True, "queue": True, "jobs": [job.as_dict() for job in jobs]}

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ogi.export import record
+from storage.exports import record
 from storage.models import Blob, CheckResult, ExtractedValue, Report, ReportVersion
 from storage.search import SearchQuery, version_ids
-from web.tables import Table, layout
+from web.table_layout import Table, layout
 
 #: Outcome groups of the applications table, charted per year (sums of the ``total`` column).
 OUTCOME_GROUPS = {
@@ -31,14 +31,14 @@ class ReportView:
     report: Report
     version: ReportVersion
     versions: list[ReportVersion]
-    values: dict[str, Any]  # key -> row with value, raw, unit, derived
+    values: dict[str, Any]  # key -> row with value, raw, unit, derived, ocr
     checks: list[CheckResult]
     tables: list[Table]
     blob: Blob | None
 
     @property
     def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if not c.ok]
+        return [c for c in self.checks if c.ok is False]  # None: not checked
 
     @property
     def previous(self) -> ReportVersion | None:
@@ -60,10 +60,11 @@ def report_view(session: Session, report_id: int, version: int | None = None) ->
     chosen = versions[-1] if version is None else next((v for v in versions if v.version == version), None)
     if chosen is None:
         return None
-    # Core rows (attributes key, value, raw, unit, derived), not ORM objects: a 2021 report has
+    # Core rows (attributes key, value, raw, unit, derived, ocr), not ORM objects: a 2021 report has
     # 207 cells and the ORM would take most of the page's time budget building them.
     values = {row.key: row for row in session.connection().execute(
-        select(ExtractedValue.key, ExtractedValue.value, ExtractedValue.raw, ExtractedValue.unit, ExtractedValue.derived)
+        select(ExtractedValue.key, ExtractedValue.value, ExtractedValue.raw, ExtractedValue.unit, ExtractedValue.derived,
+               ExtractedValue.ocr)
         .where(ExtractedValue.version_id == chosen.id).order_by(ExtractedValue.id))}
     checks = list(chosen.checks)
     blob = session.get(Blob, chosen.sha256)
@@ -135,7 +136,8 @@ def coverage_chart(session: Session, query: SearchQuery) -> dict[str, Any]:
     ):
         name = "/".join((region or "（未知）").split("/")[:depth])
         counts[(name, year or 0)] += 1
-    regions = sorted({r for r, _ in counts}, key=lambda r: -sum(n for (rr, _), n in counts.items() if rr == r))[:20]
+    # Ties by name: a set's order changes from process to process (string hashing).
+    regions = sorted({r for r, _ in counts}, key=lambda r: (-sum(n for (rr, _), n in counts.items() if rr == r), r))[:20]
     years = sorted({y for _, y in counts})
     return {"regions": regions, "years": years,
             "series": {str(y or "未知"): [counts.get((r, y), 0) for r in regions] for y in years}}

@@ -6,7 +6,6 @@ first (its footer comes last) and then sent.
 """
 from __future__ import annotations
 
-import csv
 import io
 import os
 import tempfile
@@ -17,11 +16,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from ogi import export
+from storage import exports
 from storage.search import SearchQuery
 from web.deps import QueryDep
+from web.responses import ERRORS, Codebook, file_response
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(tags=["exports"], responses=ERRORS)
 CHUNK = 256 * 1024
 
 
@@ -38,28 +38,29 @@ def _stream(write: Callable[[io.StringIO], Iterator[None]]) -> Iterator[bytes]:
 
 def _records(request: Request, query: SearchQuery, all_versions: bool) -> Iterator[dict[str, Any]]:
     with request.app.state.db.session() as session:
-        yield from export.iter_records(session, all_versions=all_versions, filters=query, with_ids=True)
+        yield from exports.iter_records(session, all_versions=all_versions, filters=query, with_ids=True)
 
 
 def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"}
 
 
-@router.get("/api/export.csv", summary="Reports as CSV (wide: one row per version; long: one row per version x key)")
+@router.get("/api/export.csv", response_class=StreamingResponse, responses=file_response("text/csv"),
+            summary="Reports as CSV (wide: one row per version; long: one row per version x key)")
 def export_csv(request: Request, query: SearchQuery = QueryDep,
                layout: str = Query("wide", pattern="^(wide|long)$"), all_versions: bool = False) -> StreamingResponse:
     def wide(buf: io.StringIO) -> Iterator[None]:
-        writer = csv.writer(buf)
-        writer.writerow(export.wide_columns(with_ids=True))
+        writer = exports.SafeCsvWriter(buf)
+        writer.writerow(exports.wide_columns(with_ids=True))
         for rec in _records(request, query, all_versions):
-            writer.writerow(export.wide_row(rec, with_ids=True))
+            writer.writerow(exports.wide_row(rec, with_ids=True))
             yield
 
     def long(buf: io.StringIO) -> Iterator[None]:
         with request.app.state.db.session() as session:
-            writer = csv.writer(buf)
-            writer.writerow(export.LONG_COLUMNS)
-            for row in export.iter_long_rows(session, filters=query):
+            writer = exports.SafeCsvWriter(buf)
+            writer.writerow(exports.LONG_COLUMNS)
+            for row in exports.iter_long_rows(session, filters=query):
                 writer.writerow(row)
                 yield
 
@@ -67,33 +68,37 @@ def export_csv(request: Request, query: SearchQuery = QueryDep,
     return StreamingResponse(body, media_type="text/csv; charset=utf-8", headers=_attachment(f"ogi-reports-{layout}.csv"))
 
 
-@router.get("/api/export.jsonl", summary="Reports as JSON lines (the `ogi export` record, plus report_id)")
+@router.get("/api/export.jsonl", response_class=StreamingResponse, responses=file_response("application/x-ndjson"),
+            summary="Reports as JSON lines (the `ogi export` record, plus report_id)")
 def export_jsonl(request: Request, query: SearchQuery = QueryDep, all_versions: bool = False) -> StreamingResponse:
     def write(buf: io.StringIO) -> Iterator[None]:
         for rec in _records(request, query, all_versions):
-            export.write_jsonl([rec], buf)
+            exports.write_jsonl([rec], buf)
             yield
     return StreamingResponse(_stream(write), media_type="application/x-ndjson; charset=utf-8",
                              headers=_attachment("ogi-reports.jsonl"))
 
 
-@router.get("/api/export.parquet", summary="Reports as Parquet (wide: one row per version, typed columns)")
+@router.get("/api/export.parquet", response_class=FileResponse, responses=file_response("application/vnd.apache.parquet"),
+            summary="Reports as Parquet (wide: one row per version, typed columns)")
 def export_parquet(request: Request, query: SearchQuery = QueryDep, all_versions: bool = False) -> FileResponse:
     fd, path = tempfile.mkstemp(suffix=".parquet", prefix="ogi-export-")
     os.close(fd)
-    export.write_parquet(_records(request, query, all_versions), path, with_ids=True)
+    exports.write_parquet(_records(request, query, all_versions), path, with_ids=True)
     return FileResponse(path, media_type="application/vnd.apache.parquet", filename="ogi-reports.parquet",
                         headers={"X-Content-Type-Options": "nosniff"}, background=BackgroundTask(os.unlink, path))
 
 
-@router.get("/api/codebook", summary="Every canonical key: label, templates, derived")
+@router.get("/api/codebook", response_model=Codebook,
+            summary="Every canonical key (label, templates, derived) and every consistency rule a record's checks can hold")
 def codebook_json() -> dict[str, Any]:
-    return {"ok": True, "keys": export.codebook()}
+    return {"ok": True, "keys": exports.codebook(), "rules": exports.codebook_rules()}
 
 
-@router.get("/api/codebook.csv", summary="The codebook as CSV")
+@router.get("/api/codebook.csv", response_class=StreamingResponse, responses=file_response("text/csv"),
+            summary="The codebook as CSV")
 def codebook_csv() -> StreamingResponse:
     buf = io.StringIO()
-    export.write_codebook_csv(buf)
+    exports.write_codebook_csv(buf)
     return StreamingResponse(iter([buf.getvalue().encode("utf-8")]), media_type="text/csv; charset=utf-8",
                              headers=_attachment("ogi-codebook.csv"))

@@ -25,18 +25,28 @@ from ogi.cli import Context, db_option, pass_context
               help="json: the whole record; text: metadata, sections, values and checks, readable.")
 @click.option("--region", default="", help="Configured region of the source, e.g. 安徽省/淮南市 (refined from the text).")
 @click.option("--title", "title_hint", default="", help="Title as seen on the portal (used when the document's own is missing).")
-def extract_cmd(file: Path, fmt: str, region: str, title_hint: str) -> None:
-    """Extract one report FILE (html, pdf, docx, doc, wps, txt or an image) and print its record."""
-    from pipelines.document import ExtractionError
-    from pipelines.extract import extract_document
+@pass_context
+def extract_cmd(ctx: Context, file: Path, fmt: str, region: str, title_hint: str) -> None:
+    """Extract one report FILE (html, pdf, docx, doc, wps, txt, Markdown or an image) and print its record.
+
+    The JSON record is the export's (``values``: canonical key -> number or null) plus
+    ``cells``, how each value was read (raw text, unit, derived, ocr).
+
+    Extraction runs within the configured time and memory budget (extract_timeout_s,
+    extract_memory_mib), as in the worker.
+    """
+    from pipelines.bounded import Budget, ExtractionBugError, extract_bounded
+    from pipelines.loaded import ExtractionError
 
     try:
-        record = extract_document(
-            file.read_bytes(), content_type=mimetypes.guess_type(file.name)[0] or "", filename=file.name,
-            region=region, title_hint=title_hint,
+        record = extract_bounded(
+            file.read_bytes(), budget=Budget.from_settings(ctx.settings),
+            content_type=mimetypes.guess_type(file.name)[0] or "", filename=file.name, region=region, title_hint=title_hint,
         )
     except ExtractionError as exc:
         raise click.ClickException(f"{file}: cannot extract: {exc.reason}") from exc
+    except ExtractionBugError as exc:
+        raise click.ClickException(f"{file}: internal error in extraction: {exc}") from exc
     out = json.dumps(record, ensure_ascii=False, indent=2) if fmt == "json" else render_text(record)
     sys.stdout.buffer.write(out.encode("utf-8") + b"\n")
 
@@ -47,8 +57,8 @@ def render_text(record: dict[str, Any]) -> str:
              ("title", "agency", "region", "report_year", "template", "published_at", "format", "ocr", "ocr_confidence",
               "extractor_version")]
     lines.append("sections: " + ", ".join(f"{key} ({len(text)} chars)" for key, text in record["sections"].items()))
-    lines.append(f"values ({len(record['values'])}):")
-    for key, cell in record["values"].items():
+    lines.append(f"values ({len(record['cells'])}):")
+    for key, cell in record["cells"].items():
         flags = "".join((" derived" if cell.get("derived") else "", " ocr" if cell.get("ocr") else ""))
         unit = f" {cell['unit']}" if cell.get("unit") else ""
         lines.append(f"  {key} = {_number(cell['value'])}{unit}  [{cell.get('raw', '')}]{flags}")
@@ -71,21 +81,22 @@ def _number(value: float | None) -> str:
 @pass_context
 def reextract_cmd(ctx: Context, db_url: str | None, outdated_only: bool) -> None:
     """Re-run extraction over every archived report version (each from its own original bytes)."""
+    from pipelines.bounded import Budget
     from pipelines.extract import EXTRACTOR_VERSION
-    from pipelines.worker import extract_pending, requeue
+    from pipelines.worker import reextract_all
     from storage.blobs import BlobStore
     from storage.models import ReportVersion
 
-    db = ctx.db(db_url)
-    total = requeue(db, outdated_only=outdated_only)
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns) as bar:
-        task = bar.add_task(f"extracting ({EXTRACTOR_VERSION})", total=total)
+        task = bar.add_task(f"extracting ({EXTRACTOR_VERSION})", total=None)
 
         def advance(version: ReportVersion, status: str) -> None:
             bar.advance(task)
 
-        counts = extract_pending(db, BlobStore(ctx.settings.blob_dir), progress=advance)
+        counts = reextract_all(ctx.db(db_url), BlobStore(ctx.settings.blob_dir), outdated_only=outdated_only,
+                               progress=advance, budget=Budget.from_settings(ctx.settings),
+                               queued=lambda total: bar.update(task, total=total))
     click.echo(f"re-extracted {sum(counts.values())} versions with extractor {EXTRACTOR_VERSION}: "
                f"{counts.get('done', 0)} done, {counts.get('failed', 0)} failed")
 

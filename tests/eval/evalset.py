@@ -11,7 +11,8 @@ required to be perfect; rules not scored on a partial page).
 
 The renderers rebuild a report's three tables as Word lays out the national template
 (rowspan/colspan included) so that one report can be tested as inline HTML, DOCX, PDF
-(LibreOffice from that DOCX), tab-separated text and one-cell-per-line text. Shared by the tests and ``bench/extraction_accuracy.py``.
+(LibreOffice from that DOCX), tab-separated text and one-cell-per-line text. Shared by the tests and
+``bench/extraction_accuracy.py``.
 """
 from __future__ import annotations
 
@@ -21,25 +22,17 @@ import json
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-from ogi import schema
+from portal_simulator.report_tables import Cell, Table
+
+from domain import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_DIR = Path(__file__).parent / "expected"
 _ROW_LABELS = {row: label for row, label, _ in schema.APPLICATION_ROWS}
 _LEAF_LABELS = {row: label.split(" ")[-1] for row, label in _ROW_LABELS.items()}
-
-
-@dataclass
-class Cell:
-    text: str
-    rowspan: int = 1
-    colspan: int = 1
-
-
-Table = list[list[Cell]]
 
 
 def load_expected() -> list[dict]:
@@ -128,7 +121,8 @@ def applications_table(exp: dict, template: str) -> Table:
                if (template in t or r == "result.other") and (r == "result.other") != has_subrows
                or r != "result.other" and not r.startswith("result.other.") and template in t]
     result_rows = [r for r in printed if r.startswith("result.")]
-    groups = {"withheld": "（三）不予公开", "unavailable": "（四）无法提供", "not_processed": "（五）不予处理", "other": "（六）其他处理"}
+    groups = {"withheld": "（三）不予公开", "unavailable": "（四）无法提供", "not_processed": "（五）不予处理",
+              "other": "（六）其他处理"}
     for row in printed:
         values = [Cell(_raw(exp, f"applications.{row}.{c}")) for c in cols]
         if not row.startswith("result."):
@@ -158,6 +152,15 @@ def appeals_table(exp: dict) -> Table:
 _HEADINGS = ("二、主动公开政府信息情况", "三、收到和处理政府信息公开申请情况", "四、政府信息公开行政复议、行政诉讼情况")
 
 
+def _sections(exp: dict, tables: list[Table] | None) -> Iterator[tuple[str, Table]]:
+    """The three tables under their headings: ``tables`` (altered copies, in the checks tests) or the template's."""
+    return zip(_HEADINGS, tables or tables_for(exp), strict=True)
+
+
+def _width(placed: dict[tuple[int, int], Cell]) -> int:
+    return max(c + cell.colspan for (_, c), cell in placed.items())
+
+
 def _title(exp: dict) -> str:
     agency = exp["metadata"]["agency"][0]
     return f"{agency}{exp['metadata']['report_year']}年政府信息公开工作年度报告"
@@ -168,10 +171,9 @@ def _title(exp: dict) -> str:
 
 def to_html(exp: dict, tables: list[Table] | None = None) -> bytes:
     """An article page with Word-exported tables (MsoTableGrid, rowspan/colspan, &nbsp;)."""
-    tables = tables or tables_for(exp)
     body = [f"<p class=MsoNormal align=center><b><span>{html.escape(_title(exp))}</span></b></p>",
             "<p class=MsoNormal><span>一、总体情况</span></p><p class=MsoNormal><span>本年度工作正常开展。</span></p>"]
-    for heading, table in zip(_HEADINGS, tables):
+    for heading, table in _sections(exp, tables):
         body.append(f"<p class=MsoNormal><span>{heading}</span></p>")
         body.append("<table class=MsoTableGrid border=1 cellspacing=0 cellpadding=0 style='border-collapse:collapse'>")
         for row in table:
@@ -198,12 +200,11 @@ def to_docx(exp: dict, tables: list[Table] | None = None) -> bytes:
     """A DOCX with the same tables, merged cells made with python-docx ``merge``."""
     import docx
 
-    tables = tables or tables_for(exp)
     document = docx.Document()
     document.add_paragraph(_title(exp))
     document.add_paragraph("一、总体情况")
     document.add_paragraph("本年度工作正常开展。")
-    for heading, table in zip(_HEADINGS, tables):
+    for heading, table in _sections(exp, tables):
         document.add_paragraph(heading)
         _docx_table(document, table)
     for heading in ("五、存在的主要问题及改进情况", "六、其他需要报告的事项"):
@@ -217,7 +218,7 @@ def to_docx(exp: dict, tables: list[Table] | None = None) -> bytes:
 def _docx_table(document, table: Table) -> None:
     placed = _place(table)
     height = len(table)
-    width = max(c + cell.colspan for (r, c), cell in placed.items())
+    width = _width(placed)
     grid = document.add_table(rows=height, cols=width)
     grid.style = "Table Grid"
     matrix = [list(row.cells) for row in grid.rows]  # grid.cell() rescans the table on every call
@@ -263,12 +264,11 @@ def to_pdf(docx_bytes: bytes) -> bytes:
 
 def to_tsv_text(exp: dict, tables: list[Table] | None = None) -> bytes:
     """Plain text with tab-separated rows (merged cells printed once, then left empty)."""
-    tables = tables or tables_for(exp)
     lines = [_title(exp), "一、总体情况", "本年度工作正常开展。"]
-    for heading, table in zip(_HEADINGS, tables):
+    for heading, table in _sections(exp, tables):
         lines.append(heading)
         placed = _place(table)
-        width = max(c + cell.colspan for (r, c), cell in placed.items())
+        width = _width(placed)
         for r in range(len(table)):
             lines.append("\t".join(placed[(r, c)].text if (r, c) in placed else "" for c in range(width)))
     lines += ["五、存在的主要问题及改进情况", "无。", "六、其他需要报告的事项", "无。"]
@@ -279,14 +279,13 @@ def to_cell_lines_text(exp: dict, tables: list[Table] | None = None) -> bytes:
     """DOCX saved as text, like the seeds: one cell per line after a tab, a blank line between
     rows, an empty ``\\t`` line where a merged cell from above covers the position, long labels
     wrapped onto a line without the tab, numbers padded with non-breaking spaces."""
-    tables = tables or tables_for(exp)
     lines = [_title(exp), "", "一、总体情况", "本年度工作正常开展。"]
-    for heading, table in zip(_HEADINGS, tables):
+    for heading, table in _sections(exp, tables):
         lines += ["", heading]
         placed = _place(table)
         covered = {(r + dr, c + dc) for (r, c), cell in placed.items()
                    for dr in range(cell.rowspan) for dc in range(cell.colspan)}
-        width = max(c + cell.colspan for (r, c), cell in placed.items())
+        width = _width(placed)
         for r in range(len(table)):
             lines.append("")
             for c in range(width):
