@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 from crawler.discovery import Link
+from crawler.scope import PAGE_PARAMS
 
 MAX_LISTING_PAGES = 200
 
@@ -35,7 +36,7 @@ _COUNT_PAGE = re.compile(r"\bcountPage\s*=\s*['\"]?(\d+)")
 _CURRENT_PAGE = re.compile(r"\bcurrentPage\s*=\s*['\"]?(\d+)")
 # "index" + "_" + nextPage + ".html"  or  "index_" + nextPage + ".html"
 _WRITTEN_PAGE = re.compile(r"""([\w.-]+?)_?['"]\s*\+\s*(?:['"]_['"]\s*\+\s*)?\w+\s*\+\s*['"]\.(s?html?)\b""")
-_PAGE_VARIABLE = re.compile(r"^(?:page|pageno|pageindex|pagenum|curpage|currentpage|pn|p|cur|current)$", re.I)
+_PAGE_VARIABLE = re.compile(rf"^(?:{'|'.join(sorted(PAGE_PARAMS | {'currentpage', 'cur', 'current'}))})$", re.I)
 _JS_URL_STRING = re.compile(r"""(['"])((?:https?://|/)[^'"\s<>]*\?[^'"\s<>]*)\1((?:\s*\+\s*(?:[\w.]+|'[^']*'|"[^"]*"))*)""")
 _CONCAT_PART = re.compile(r"""\s*\+\s*([\w.]+|'[^']*'|"[^"]*")""")
 _TITLE_KEYS = ("title", "doctitle", "name", "subject", "articletitle", "showtitle")

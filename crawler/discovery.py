@@ -18,6 +18,7 @@ import lxml.html
 
 from crawler.attachments import looks_like_attachment
 from crawler.classify import is_report_title, maybe_report_title
+from crawler.scope import PAGE_PARAMS
 from domain.chinese import normalize_label
 
 REPORT, ATTACHMENT, COLUMN, HUB, PAGINATION = "report", "attachment", "column", "hub", "pagination"
@@ -39,7 +40,7 @@ _NEGATIVE_WORDS = re.compile("|".join(map(re.escape, _NEGATIVE)))
 # 首页 is left out: in a breadcrumb it is the site's home, and a listing's first page is where we came from.
 _PAGINATION_TEXT = re.compile(r"^(下一页|下页|尾页|末页|上一页|上页|后页|前页|>|>>|»|\d{1,4})$")
 # A page number of 1 is a column's own address (list.jsp?cid=12&page=1), not a further page.
-_PAGE_PARAM = r"[?&](?:page|pageNo|pageIndex|curpage|pageNum|p|pn)="
+_PAGE_PARAM = rf"[?&](?:{'|'.join(sorted(PAGE_PARAMS))})="
 _PAGINATION_URL = re.compile(rf"(index|list|default)_\d+\.s?html?$|{_PAGE_PARAM}(?!0*1(?:&|$))\d+", re.I)
 # Articles (TRS t20230101_123.html, Hanweb art_12_345.html, content_123, dated folders): a path
 # naming a disclosure section (/xxgk/, xxgknb) does not make a news item a hub or a column.

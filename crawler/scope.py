@@ -18,7 +18,10 @@ MAX_URL_LENGTH = 600
 MAX_PATH_DEPTH = 14
 MAX_PAGE_NUMBER = 200
 MAX_QUERY_PARAMS = 12
-_PAGE_PARAMS = frozenset({"page", "pageno", "pageindex", "curpage", "p", "pn", "pagenum", "currentpage", "start", "startrecord"})
+# The query parameters (lower case) that number a listing's pages on the CMSs we meet; the
+# pager parser, the link classifier and the trap guard each add the forms only they need.
+PAGE_PARAMS = frozenset({"page", "pageno", "pageindex", "curpage", "pagenum", "p", "pn"})
+_PAGE_PARAMS = PAGE_PARAMS | {"currentpage", "start", "startrecord"}
 _CALENDAR_PARAMS = frozenset({"date", "day", "month", "ym", "ymd", "cal", "calendar", "riqi"})
 _CALENDAR_PATH = re.compile(r"(calendar|/rili/|/cal/|/\d{4}-\d{2}-\d{2}(?:/|$))", re.I)
 _FILE_PAGE = re.compile(r"/(?:index|list|default)_(\d+)\.s?html?$", re.I)
